@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs varco on a Linux workstation, as root. Usage:
+#   sudo sh packaging/linux/install.sh path/to/varco
+# Copies the binary, creates /etc/varco (root-owned) with the example
+# windows file if none exists, and starts varco silently at every login
+# (systemd user unit, plus XDG autostart for sessions without systemd).
+set -eu
+bin=${1:?usage: install.sh path/to/varco}
+here=$(dirname "$0")
+[ "$(id -u)" -eq 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+
+install -m 755 "$bin" /usr/local/bin/varco
+install -d -m 755 -o root -g root /etc/varco
+if [ ! -e /etc/varco/approved-windows.toml ]; then
+    install -m 644 -o root -g root "$here/../../config/approved-windows.example.toml" /etc/varco/approved-windows.toml
+    echo "install.sh: wrote /etc/varco/approved-windows.toml from the example: edit it, then run varco check on it"
+fi
+/usr/local/bin/varco check /etc/varco/approved-windows.toml || echo "install.sh: fix the file above; until then no window is open" >&2
+install -m 644 "$here/varco.service" /etc/systemd/user/varco.service
+install -m 644 "$here/varco-autostart.desktop" /etc/xdg/autostart/varco.desktop
+if command -v systemctl >/dev/null; then systemctl --global enable varco.service; fi
+echo "install.sh: varco starts at the next login of every user"

@@ -1,0 +1,280 @@
+//! The command line: parses arguments, calls the library, and turns errors
+//! into messages that say what happened and what to do.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
+
+use crate::catalog::Catalog;
+use crate::config::{self, ConfigSource};
+use crate::daemon::{self, Options};
+use crate::schedule::{Mode, Schedule, Tools, When};
+
+/// varco — remote-access gatekeeper for ANPR workstations.
+///
+/// Remote-desktop tools (AnyDesk, TeamViewer, VNC, …) run only inside the
+/// maintenance windows agreed in advance with the contracted IT company.
+#[derive(Debug, Parser)]
+#[command(name = "varco", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Watch for remote-access tools and enforce the approved windows.
+    Run {
+        /// The approved-windows file [default: /etc/varco/approved-windows.toml
+        /// if /etc/varco exists, else the user config folder, else the
+        /// embedded default: no windows, block mode]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where to append the audit log (JSON lines).
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
+        /// Override the file's mode.
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Scan interval in milliseconds.
+        #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+        poll_ms: u64,
+    },
+    /// Check an approved-windows file before deploying it.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Show the windows open now and the next ones.
+    Status {
+        /// The approved-windows file [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// The catalog of remote-access tools varco knows.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// List every known tool with its id and executable names.
+    List,
+    /// Tell whether an executable name belongs to a known tool (exit 0) or
+    /// not (exit 1).
+    Lookup {
+        /// An executable file name, e.g. AnyDesk.exe.
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Block,
+    Alert,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Block => Mode::Block,
+            ModeArg::Alert => Mode::Alert,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VARCO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let catalog = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "varco: the embedded catalog is invalid (a build defect, please report it):\n{e}"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Run {
+            config,
+            audit_log,
+            mode,
+            poll_ms,
+        } => {
+            let options = Options {
+                config: config.map_or_else(config::default_source, ConfigSource::File),
+                audit_log: audit_log.unwrap_or_else(config::default_audit_log),
+                mode: mode.map(Mode::from),
+                poll: Duration::from_millis(poll_ms),
+            };
+            match daemon::run(options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("varco: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { file } => check(&file, &catalog),
+        Command::Status { config } => status(
+            config.map_or_else(config::default_source, ConfigSource::File),
+            &catalog,
+        ),
+        Command::Catalog { command } => match command {
+            CatalogCommand::List => {
+                for tool in catalog.tools() {
+                    println!(
+                        "{:<24} {:<36} {}",
+                        tool.id,
+                        tool.name,
+                        tool.executables.join(", ")
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            CatalogCommand::Lookup { name } => match catalog.lookup_name(&name) {
+                Some(tool) => {
+                    println!("{}", tool.id);
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("{name}: not a known remote-access tool");
+                    ExitCode::FAILURE
+                }
+            },
+        },
+    }
+}
+
+fn check(file: &std::path::Path, catalog: &Catalog) -> ExitCode {
+    match config::load(file, catalog, false) {
+        Ok(schedule) => {
+            println!(
+                "{}: OK — {}",
+                file.display(),
+                summary(&schedule, Timestamp::now())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line: how many windows, which is open now, the next opening.
+fn summary(s: &Schedule, now: Timestamp) -> String {
+    let open = s.open_at(now);
+    let open_text = if open.is_empty() {
+        "none open now".to_string()
+    } else {
+        let list: Vec<String> = open
+            .iter()
+            .map(|(w, o)| format!("\"{}\" until {}", w.id, s.local(o.end)))
+            .collect();
+        format!("open now: {}", list.join(", "))
+    };
+    let next_text = match s.upcoming(now).first() {
+        Some((w, o)) => format!("next: \"{}\" at {}", w.id, s.local(o.start)),
+        None => "no further opening".to_string(),
+    };
+    format!(
+        "{} window(s), mode {}, zone {}; {open_text}; {next_text}",
+        s.windows.len(),
+        s.mode.as_str(),
+        s.timezone_name
+    )
+}
+
+fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
+    let now = Timestamp::now();
+    let (schedule, problem) = match &source {
+        ConfigSource::EmbeddedDefault => (Schedule::fail_closed(), None),
+        ConfigSource::File(path) => match config::load(path, catalog, false) {
+            Ok(s) => (s, None),
+            Err(e) => (Schedule::fail_closed(), Some(e)),
+        },
+    };
+    println!("windows file: {}", source.describe());
+    if let Some(e) = &problem {
+        println!("PROBLEM: {e}");
+        println!("→ no window is open until the file is fixed (fail closed)");
+    }
+    println!(
+        "mode: {}   zone: {}   now: {}",
+        schedule.mode.as_str(),
+        schedule.timezone_name,
+        schedule.local(now)
+    );
+    if let Some(phone) = &schedule.contact.phone {
+        println!(
+            "contact: {} {phone}",
+            schedule.contact.company.as_deref().unwrap_or("")
+        );
+    }
+    let open = schedule.open_at(now);
+    println!("open now: {}", if open.is_empty() { "none" } else { "" });
+    for (w, o) in open {
+        println!(
+            "  {}  until {}  tools: {}{}",
+            w.id,
+            schedule.local(o.end),
+            tools_text(&w.tools),
+            who(w)
+        );
+    }
+    let upcoming = schedule.upcoming(now);
+    println!("next: {}", if upcoming.is_empty() { "none" } else { "" });
+    for (w, o) in upcoming.iter().take(10) {
+        let kind = match w.when {
+            When::Once { .. } => "one-off",
+            When::Weekly { .. } => "recurring",
+        };
+        println!(
+            "  {}  {} → {}  tools: {}  ({kind}){}",
+            w.id,
+            schedule.local(o.start),
+            schedule.local(o.end),
+            tools_text(&w.tools),
+            who(w)
+        );
+    }
+    if problem.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn tools_text(t: &Tools) -> String {
+    match t {
+        Tools::Any => "any remote tool".into(),
+        Tools::Only(ids) => ids.join(", "),
+    }
+}
+
+fn who(w: &crate::schedule::MaintenanceWindow) -> String {
+    w.technician
+        .as_ref()
+        .map(|t| format!("  technician: {t}"))
+        .unwrap_or_default()
+}

@@ -1,0 +1,152 @@
+//! Finding and reading the approved-windows file.
+//!
+//! The system location is owned by IT. When it exists, it is the only one
+//! consulted: a file in the operator's own folders must never be able to
+//! open a window on a managed workstation.
+
+use std::path::{Path, PathBuf};
+
+use crate::catalog::Catalog;
+use crate::diagnostic::{Diagnostic, render_all};
+use crate::schedule::{self, Schedule};
+use crate::sys;
+
+/// File name of the approved-windows file in every location.
+pub const FILE_NAME: &str = "approved-windows.toml";
+
+/// Which windows file the daemon uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file (which may be missing: then no window is open).
+    File(PathBuf),
+    /// No file anywhere: the embedded default (no windows, block mode).
+    EmbeddedDefault,
+}
+
+impl ConfigSource {
+    /// How the audit log and `status` name it.
+    pub fn describe(&self) -> String {
+        match self {
+            ConfigSource::File(p) => p.display().to_string(),
+            ConfigSource::EmbeddedDefault => {
+                "embedded default (no windows, block mode)".to_string()
+            }
+        }
+    }
+}
+
+/// IT's folder for varco: `/etc/varco` on Unix, `%ProgramData%\varco` on
+/// Windows.
+pub fn system_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        std::env::var_os("ProgramData").map(|p| PathBuf::from(p).join("varco"))
+    } else {
+        Some(PathBuf::from("/etc/varco"))
+    }
+}
+
+/// The per-user folder, used only on machines where IT installed no
+/// system folder (a developer's or tester's machine).
+pub fn user_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("it", "varco", "varco").map(|d| d.config_dir().to_path_buf())
+}
+
+/// The windows file to use when none is given on the command line.
+pub fn default_source() -> ConfigSource {
+    if let Some(dir) = system_dir().filter(|d| d.is_dir()) {
+        return ConfigSource::File(dir.join(FILE_NAME));
+    }
+    match user_dir().map(|d| d.join(FILE_NAME)) {
+        Some(p) if p.exists() => ConfigSource::File(p),
+        _ => ConfigSource::EmbeddedDefault,
+    }
+}
+
+/// Where the audit log goes by default: a system folder for a privileged
+/// daemon, the user's data folder otherwise.
+pub fn default_audit_log() -> PathBuf {
+    if sys::is_privileged() {
+        if cfg!(windows) {
+            if let Some(dir) = system_dir() {
+                return dir.join("audit.jsonl");
+            }
+        } else {
+            return PathBuf::from("/var/log/varco/audit.jsonl");
+        }
+    }
+    directories::ProjectDirs::from("it", "varco", "varco")
+        .map(|d| d.data_dir().join("audit.jsonl"))
+        .unwrap_or_else(|| PathBuf::from("varco-audit.jsonl"))
+}
+
+/// Why a windows file cannot be used. In every case no window is open.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file does not exist.
+    #[error("{}: file not found — no window is open; create it from approved-windows.example.toml and check it with `varco check`", path.display())]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file exists but cannot be read.
+    #[error("{}: cannot be read ({source}) — check its permissions", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file has errors.
+    #[error("{}", render_all(&path.display().to_string(), diagnostics))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A privileged daemon refuses a file non-administrators can change.
+    #[error("{}: not trusted: {why} — make it owned by root and writable only by root (chown root: …; chmod 644 …)", path.display())]
+    Untrusted {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its ownership or permissions.
+        why: String,
+    },
+}
+
+/// Reads and validates a windows file. A privileged daemon also refuses a
+/// file that non-administrators could have written.
+pub fn load(path: &Path, catalog: &Catalog, privileged: bool) -> Result<Schedule, LoadError> {
+    let text = read(path)?;
+    if privileged && let Some(why) = sys::untrusted_reason(path) {
+        return Err(LoadError::Untrusted {
+            path: path.to_path_buf(),
+            why,
+        });
+    }
+    parse(path, &text, catalog)
+}
+
+/// Reads the file's text.
+pub fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            LoadError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            LoadError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+/// Validates text read from `path`.
+pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Schedule, LoadError> {
+    schedule::parse(text, catalog).map_err(|diagnostics| LoadError::Invalid {
+        path: path.to_path_buf(),
+        diagnostics,
+    })
+}

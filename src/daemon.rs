@@ -1,0 +1,409 @@
+//! `varco run`: wires a process source, the decision and the effects
+//! together, reloads the windows file, and stops cleanly.
+//!
+//! The loop holds no policy of its own. For each observation it asks the
+//! policy for a decision, stops the tool first if the decision says so, and
+//! only then records and notifies.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use crate::audit::{AuditLog, Event, Record};
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::{self, ConfigSource, LoadError};
+use crate::decide::{Decision, Verdict};
+use crate::enforce::{self, Outcome};
+use crate::messages::{Lang, Texts};
+use crate::notify::{self, Level};
+use crate::policy::{Policy, SharedPolicy};
+use crate::process::ProcessFacts;
+use crate::schedule::{Mode, Schedule};
+use crate::source::{Observation, ProcessSource, scan::Scan};
+use crate::sys;
+
+/// How often the windows file is re-read and admitted tools re-checked.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What `varco run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The windows file.
+    pub config: ConfigSource,
+    /// The audit log.
+    pub audit_log: PathBuf,
+    /// Mode from the command line, overriding the file.
+    pub mode: Option<Mode>,
+    /// Scan interval.
+    pub poll: Duration,
+}
+
+/// Why the daemon could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The embedded catalog is broken (a build defect).
+    #[error("the embedded catalog is invalid (this is a build defect, please report it): {0}")]
+    Catalog(#[from] CatalogError),
+    /// The async runtime or a thread could not start.
+    #[error("cannot start: {0}")]
+    Io(#[from] std::io::Error),
+    /// The process source stopped: enforcement would be off.
+    #[error("the process source '{0}' stopped; exiting so the service manager restarts varco")]
+    SourceStopped(&'static str),
+}
+
+/// Runs until SIGTERM/SIGINT (Ctrl-C).
+pub fn run(options: Options) -> Result<(), DaemonError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_async(options))
+}
+
+struct Daemon {
+    options: Options,
+    policy: SharedPolicy,
+    audit: AuditLog,
+    texts: Texts,
+    /// The text of the windows file last seen, to notice edits.
+    last_text: Option<Result<String, String>>,
+    /// Tools running inside a window, re-checked when windows close.
+    admitted: Vec<(ProcessFacts, Decision)>,
+    source_name: &'static str,
+}
+
+async fn run_async(options: Options) -> Result<(), DaemonError> {
+    let catalog = Catalog::embedded()?;
+    let audit = match AuditLog::open(&options.audit_log) {
+        Ok(a) => a,
+        Err(e) => {
+            // Enforcement matters more than the file: go on, and say so on
+            // every record (they still reach the service log via stderr).
+            tracing::error!(
+                "cannot open the audit log {}: {e}; records go to the service log only — pass --audit-log FILE",
+                options.audit_log.display()
+            );
+            AuditLog::stderr()?
+        }
+    };
+    let source: Box<dyn ProcessSource> = Box::new(Scan::new(
+        options.poll,
+        "portable process scan (no event source in this build)",
+    ));
+    let mut daemon = Daemon {
+        policy: SharedPolicy::new(Policy {
+            catalog,
+            schedule: Schedule::fail_closed(),
+            mode_override: options.mode,
+        }),
+        options,
+        audit,
+        texts: Texts::load(Lang::from_env()),
+        last_text: None,
+        admitted: Vec::new(),
+        source_name: source.name(),
+    };
+    let config_error = daemon.load_initial();
+    daemon.record_started(source.as_ref());
+    if let Some(e) = config_error {
+        daemon.config_error(&e);
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Observation>(4096);
+    std::thread::Builder::new()
+        .name(format!("varco-source-{}", source.name()))
+        .spawn(move || source.run(tx))?;
+
+    let mut tick = tokio::time::interval(TICK);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let result = loop {
+        tokio::select! {
+            obs = rx.recv() => match obs {
+                Some(obs) => daemon.observe(obs),
+                None => break Err(DaemonError::SourceStopped(daemon.source_name)),
+            },
+            _ = tick.tick() => {
+                daemon.reload_if_changed();
+                daemon.recheck_admitted();
+            }
+            why = &mut shutdown => {
+                tracing::info!("{why}: stopping");
+                break Ok(());
+            }
+        }
+    };
+    let policy = daemon.policy.current();
+    let mut r = Record::new(
+        Event::Stopped,
+        Timestamp::now(),
+        &policy.schedule.timezone,
+        policy.mode(),
+    );
+    r.reason = Some(match &result {
+        Ok(()) => "signal".into(),
+        Err(e) => e.to_string(),
+    });
+    daemon.audit.record(r);
+    daemon.audit.close();
+    result
+}
+
+impl Daemon {
+    /// Loads the windows file at start. On any problem no window is open
+    /// (block mode unless the command line says otherwise).
+    fn load_initial(&mut self) -> Option<LoadError> {
+        let ConfigSource::File(path) = self.options.config.clone() else {
+            return None;
+        };
+        let text = config::read(&path).map_err(|e| e.to_string());
+        self.last_text = Some(text);
+        match config::load(&path, &self.policy.current().catalog, sys::is_privileged()) {
+            Ok(s) => {
+                self.policy.set_schedule(s);
+                None
+            }
+            Err(e) => Some(e),
+        }
+    }
+
+    /// Re-reads the windows file if it changed. A file that breaks while
+    /// running keeps the last good schedule and raises a config error.
+    fn reload_if_changed(&mut self) {
+        let ConfigSource::File(path) = self.options.config.clone() else {
+            return;
+        };
+        let text = config::read(&path).map_err(|e| e.to_string());
+        if self.last_text.as_ref() == Some(&text) {
+            return;
+        }
+        self.last_text = Some(text);
+        match config::load(&path, &self.policy.current().catalog, sys::is_privileged()) {
+            Ok(s) => {
+                tracing::info!(
+                    "{}: reloaded, {} window(s)",
+                    path.display(),
+                    s.windows.len()
+                );
+                self.policy.set_schedule(s);
+                let p = self.policy.current();
+                let mut r = Record::new(
+                    Event::Started,
+                    Timestamp::now(),
+                    &p.schedule.timezone,
+                    p.mode(),
+                );
+                r.reason = Some("windows file reloaded".into());
+                r.config = Some(path.display().to_string());
+                r.source = Some(self.source_name.to_string());
+                self.audit.record(r);
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                let kept = format!("{e} (the last valid windows file stays in force)");
+                self.config_error_text(&kept);
+            }
+        }
+    }
+
+    fn record_started(&self, source: &dyn ProcessSource) {
+        let p = self.policy.current();
+        let mut r = Record::new(
+            Event::Started,
+            Timestamp::now(),
+            &p.schedule.timezone,
+            p.mode(),
+        );
+        r.source = Some(source.name().to_string());
+        r.reason = Some(source.reason());
+        r.config = Some(self.options.config.describe());
+        r.version = Some(env!("CARGO_PKG_VERSION").to_string());
+        self.audit.record(r);
+        tracing::info!(
+            "varco {} started: source {} ({}), windows file {}, mode {}, audit log {}",
+            env!("CARGO_PKG_VERSION"),
+            source.name(),
+            source.reason(),
+            self.options.config.describe(),
+            p.mode().as_str(),
+            self.audit.path().display()
+        );
+    }
+
+    fn config_error(&self, e: &LoadError) {
+        tracing::error!("{e}");
+        self.config_error_text(&e.to_string());
+    }
+
+    fn config_error_text(&self, reason: &str) {
+        let p = self.policy.current();
+        let mut r = Record::new(
+            Event::ConfigError,
+            Timestamp::now(),
+            &p.schedule.timezone,
+            p.mode(),
+        );
+        r.reason = Some(reason.to_string());
+        r.config = Some(self.options.config.describe());
+        self.audit.record(r);
+        notify::show(self.texts.for_config_error(reason), Level::Critical);
+    }
+
+    fn observe(&mut self, obs: Observation) {
+        let now = Timestamp::now();
+        match obs {
+            Observation::Started(facts) => {
+                let Some(decision) = self.policy.current().decide(&facts, now) else {
+                    return;
+                };
+                self.act(facts, decision, None, now);
+            }
+            Observation::Enforced { facts, decision } => {
+                self.report(&facts, &decision, None, true, now);
+            }
+        }
+    }
+
+    /// Carries out a decision: the kill first, then the record and the
+    /// notification.
+    fn act(
+        &mut self,
+        facts: ProcessFacts,
+        decision: Decision,
+        reason: Option<String>,
+        now: Timestamp,
+    ) {
+        let outcome = (decision.verdict == Verdict::Blocked).then(|| enforce::stop(&facts));
+        if let Some(Outcome::Failed(why)) = &outcome {
+            tracing::error!(
+                "could not stop {} (pid {}): {why}",
+                decision.tool_name,
+                facts.pid
+            );
+        }
+        let mut r = self.record_for(&facts, &decision, now);
+        r.outcome = outcome.as_ref().map(Outcome::describe);
+        r.reason = reason;
+        self.audit.record(r);
+        let still_running = outcome.as_ref().is_some_and(|o| !o.is_stopped());
+        self.tell(&decision, still_running);
+        if decision.verdict == Verdict::Allowed {
+            self.admitted.push((facts, decision));
+        }
+    }
+
+    /// Records and tells a decision a source already enforced.
+    fn report(
+        &self,
+        facts: &ProcessFacts,
+        decision: &Decision,
+        reason: Option<String>,
+        before_start: bool,
+        now: Timestamp,
+    ) {
+        let mut r = self.record_for(facts, decision, now);
+        r.before_start = Some(before_start);
+        r.reason = reason;
+        if before_start {
+            r.outcome = Some("refused before it started".into());
+        }
+        self.audit.record(r);
+        self.tell(decision, false);
+    }
+
+    fn record_for(&self, facts: &ProcessFacts, d: &Decision, now: Timestamp) -> Record {
+        let p = self.policy.current();
+        let mut r = Record::new(event_of(d.verdict), now, &p.schedule.timezone, d.mode);
+        r.tool = Some(d.tool_id.clone());
+        r.tool_name = Some(d.tool_name.clone());
+        r.pid = Some(facts.pid);
+        r.exe = facts.exe.as_ref().map(|e| e.display().to_string());
+        r.user = facts.user.clone();
+        r.window = d.window.as_ref().map(|w| w.id.clone());
+        r.technician = d.window.as_ref().and_then(|w| w.technician.clone());
+        r.matched_by = Some(d.matched_by);
+        r.cmdline = (!facts.cmdline.is_empty()).then(|| facts.cmdline.join(" "));
+        r.source = Some(self.source_name.to_string());
+        r
+    }
+
+    fn tell(&self, decision: &Decision, still_running: bool) {
+        let p = self.policy.current();
+        let report = format!("varco report ({})", self.audit.path().display());
+        let mut shown = decision.clone();
+        if still_running {
+            // The kill failed: telling the operator it was stopped would be
+            // a lie; tell them to close it instead.
+            shown.verdict = Verdict::Alerted;
+        }
+        let level = match shown.verdict {
+            Verdict::Allowed if !p.schedule.notify_allowed => return,
+            Verdict::Allowed => Level::Quiet,
+            Verdict::Blocked | Verdict::Alerted => Level::Critical,
+        };
+        notify::show(
+            self.texts
+                .for_decision(&shown, &p.schedule.contact, &report),
+            level,
+        );
+    }
+
+    /// Tools admitted by a window are decided again once it closes (or the
+    /// file no longer admits them): a maintenance session does not outlive
+    /// its window.
+    fn recheck_admitted(&mut self) {
+        if self.admitted.is_empty() {
+            return;
+        }
+        let now = Timestamp::now();
+        let policy = self.policy.current();
+        let admitted = std::mem::take(&mut self.admitted);
+        for (facts, before) in admitted {
+            if sys::start_marker(facts.pid) != Some(facts.start_marker) {
+                continue; // exited
+            }
+            match policy.decide(&facts, now) {
+                Some(d) if d.verdict == Verdict::Allowed => self.admitted.push((facts, d)),
+                Some(d) => {
+                    let window = before.window.map(|w| w.id).unwrap_or_default();
+                    let reason = format!("window \"{window}\" is no longer open");
+                    self.act(facts, d, Some(reason), now);
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+fn event_of(v: Verdict) -> Event {
+    match v {
+        Verdict::Allowed => Event::Allowed,
+        Verdict::Blocked => Event::Blocked,
+        Verdict::Alerted => Event::Alerted,
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C on Windows).
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

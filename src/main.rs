@@ -1,0 +1,5 @@
+//! The `varco` binary: everything lives in the library; see `cli.rs`.
+
+fn main() -> std::process::ExitCode {
+    varco::cli::main()
+}

@@ -1,0 +1,270 @@
+use jiff::Timestamp;
+
+use super::*;
+use crate::catalog::Catalog;
+
+fn parse_ok(text: &str) -> Schedule {
+    parse(text, &Catalog::embedded().unwrap()).unwrap_or_else(|d| panic!("{d:#?}"))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text, &Catalog::embedded().unwrap())
+        .expect_err("expected errors")
+        .iter()
+        .map(|d| d.display("f.toml").to_string())
+        .collect()
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn open_ids(s: &Schedule, now: &str) -> Vec<String> {
+    s.open_at(at(now))
+        .into_iter()
+        .map(|(w, _)| w.id.clone())
+        .collect()
+}
+
+const EXAMPLE: &str = include_str!("../../config/approved-windows.example.toml");
+
+#[test]
+fn the_example_file_is_valid() {
+    let s = parse_ok(EXAMPLE);
+    assert_eq!(s.mode, Mode::Block);
+    assert_eq!(s.timezone_name, "Europe/Rome");
+    assert!(s.contact.phone.is_some());
+    assert!(s.windows.len() >= 2);
+}
+
+#[test]
+fn defaults_are_block_and_rome() {
+    let s = parse_ok("");
+    assert_eq!(s.mode, Mode::Block);
+    assert_eq!(s.timezone_name, "Europe/Rome");
+    assert!(s.windows.is_empty());
+}
+
+#[test]
+fn one_off_window_local_and_with_offset() {
+    let s = parse_ok(
+        "[[window]]\nid = \"a\"\ntools = [\"anydesk\"]\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T16:00:00\n\n[[window]]\nid = \"b\"\ntools = [\"*\"]\nstart = 2025-11-26T14:00:00Z\nend = 2025-11-26T15:00:00Z\n",
+    );
+    // Local 14:00 in Rome in November is 13:00 UTC.
+    assert_eq!(open_ids(&s, "2025-11-26T12:59:59Z"), Vec::<String>::new());
+    assert_eq!(open_ids(&s, "2025-11-26T13:00:00Z"), ["a"]);
+    assert_eq!(open_ids(&s, "2025-11-26T14:30:00Z"), ["a", "b"]);
+    assert_eq!(open_ids(&s, "2025-11-26T15:00:00Z"), Vec::<String>::new());
+}
+
+const WEEKLY_OVERNIGHT: &str = "[[window]]\nid = \"night\"\ntools = [\"*\"]\ndays = [\"tue\"]\nfrom = \"22:00\"\nto = \"02:00\"\n";
+
+#[test]
+fn overnight_window_runs_past_midnight_into_the_next_day() {
+    let s = parse_ok(WEEKLY_OVERNIGHT);
+    // Tuesday 2025-11-25 22:30 Rome = 21:30 UTC; Wednesday 01:30 Rome = 00:30 UTC.
+    assert_eq!(open_ids(&s, "2025-11-25T21:30:00Z"), ["night"]);
+    assert_eq!(open_ids(&s, "2025-11-26T00:30:00Z"), ["night"]);
+    assert!(
+        open_ids(&s, "2025-11-26T01:00:00Z").is_empty(),
+        "closes at 02:00"
+    );
+    // Wednesday night does not open (only Tuesday starts count).
+    assert!(open_ids(&s, "2025-11-26T21:30:00Z").is_empty());
+}
+
+#[test]
+fn recurring_window_follows_local_time_across_dst() {
+    let s = parse_ok(
+        "[[window]]\nid = \"w\"\ntools = [\"*\"]\ndays = [\"sun\", \"mon\"]\nfrom = \"18:00\"\nto = \"20:00\"\n",
+    );
+    // Sunday 2026-03-29 is the spring change: 18:00 CEST = 16:00 UTC.
+    assert_eq!(open_ids(&s, "2026-03-29T16:00:00Z"), ["w"]);
+    assert!(!open_ids(&s, "2026-03-29T17:00:00Z").is_empty());
+    assert!(open_ids(&s, "2026-03-29T18:00:00Z").is_empty());
+    // The Monday before (CET) 18:00 = 17:00 UTC.
+    assert_eq!(open_ids(&s, "2026-03-23T17:00:00Z"), ["w"]);
+    assert!(open_ids(&s, "2026-03-23T16:30:00Z").is_empty());
+    // Sunday 2026-10-25, the autumn change: 18:00 CET = 17:00 UTC.
+    assert_eq!(open_ids(&s, "2026-10-25T17:00:00Z"), ["w"]);
+    assert!(open_ids(&s, "2026-10-25T16:30:00Z").is_empty());
+}
+
+#[test]
+fn window_over_the_dst_night_has_its_real_length() {
+    // 01:00–04:00 local on the spring-change night lasts two real hours,
+    // on the autumn-change night four.
+    let s = parse_ok(
+        "[[window]]\nid = \"n\"\ntools = [\"*\"]\ndays = [\"sun\"]\nfrom = \"01:00\"\nto = \"04:00\"\n",
+    );
+    let spring = s.windows[0]
+        .opening_at(&s.timezone, at("2026-03-29T00:30:00Z"))
+        .unwrap();
+    assert_eq!(spring.end.duration_since(spring.start).as_hours(), 2);
+    let autumn = s.windows[0]
+        .opening_at(&s.timezone, at("2026-10-25T00:30:00Z"))
+        .unwrap();
+    assert_eq!(autumn.end.duration_since(autumn.start).as_hours(), 4);
+}
+
+#[test]
+fn window_starting_in_the_skipped_hour_opens_after_the_change() {
+    // 02:30 does not exist on 2026-03-29 in Rome; it is read as 03:30 CEST.
+    let s = parse_ok(
+        "[[window]]\nid = \"g\"\ntools = [\"*\"]\ndays = [\"sun\"]\nfrom = \"02:30\"\nto = \"05:00\"\n",
+    );
+    assert!(open_ids(&s, "2026-03-29T01:00:00Z").is_empty()); // 03:00 CEST
+    assert_eq!(open_ids(&s, "2026-03-29T01:30:00Z"), ["g"]); // 03:30 CEST
+}
+
+#[test]
+fn validity_dates_bound_a_recurring_window() {
+    let s = parse_ok(
+        "[[window]]\nid = \"v\"\ntools = [\"*\"]\ndays = [\"tue\"]\nfrom = \"18:00\"\nto = \"20:00\"\nvalid_from = 2025-11-20\nvalid_until = 2025-11-30\n",
+    );
+    assert_eq!(open_ids(&s, "2025-11-25T17:30:00Z"), ["v"]);
+    assert!(
+        open_ids(&s, "2025-11-18T17:30:00Z").is_empty(),
+        "before valid_from"
+    );
+    assert!(
+        open_ids(&s, "2025-12-02T17:30:00Z").is_empty(),
+        "after valid_until"
+    );
+}
+
+#[test]
+fn next_opening_skips_to_valid_from_and_stops_after_valid_until() {
+    let s = parse_ok(
+        "[[window]]\nid = \"v\"\ntools = [\"*\"]\ndays = [\"tue\"]\nfrom = \"18:00\"\nto = \"20:00\"\nvalid_from = 2026-01-01\nvalid_until = 2026-01-31\n",
+    );
+    let next = s.upcoming(at("2025-11-25T00:00:00Z"));
+    assert_eq!(s.local(next[0].1.start), "2026-01-06 18:00 CET");
+    assert!(s.upcoming(at("2026-02-01T00:00:00Z")).is_empty());
+}
+
+#[test]
+fn reports_every_error_with_line_and_fix() {
+    let text = r#"mode = "blok"
+timezone = "Europe/Roma"
+
+[[window]]
+id = "a"
+tools = ["anydsk"]
+start = 2025-11-26T16:00:00
+end = 2025-11-26T14:00:00
+tecnician = "x"
+
+[[window]]
+id = "a"
+tools = ["*"]
+days = ["tue", "tux"]
+from = "18:00"
+to = "18:00"
+"#;
+    let errs = errors(text);
+    let want = [
+        "f.toml:1:8: mode \"blok\" is not known",
+        "f.toml:2:12: time zone \"Europe/Roma\" is not known",
+        "f.toml:6:10: unknown tool \"anydsk\" — did you mean \"anydesk\"?",
+        "f.toml:9:1: unknown key `tecnician` in [[window]] — did you mean `technician`?",
+        "f.toml:14:16: \"tux\" is not a day",
+    ];
+    for w in want {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn end_before_start_and_zero_length_are_errors() {
+    let errs = errors(
+        "[[window]]\nid = \"a\"\ntools = [\"*\"]\nstart = 2025-11-26T16:00:00\nend = 2025-11-26T16:00:00\n",
+    );
+    assert!(
+        errs[0].starts_with("f.toml:5:7: `end` is not after `start`"),
+        "{errs:?}"
+    );
+    let errs = errors(
+        "[[window]]\nid = \"a\"\ntools = [\"*\"]\ndays = [\"mon\"]\nfrom = \"18:00\"\nto = \"18:00\"\n",
+    );
+    assert!(
+        errs[0].starts_with("f.toml:6:6: `from` and `to` are the same time"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn duplicate_ids_are_errors() {
+    let w = "[[window]]\nid = \"same\"\ntools = [\"*\"]\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T16:00:00\n";
+    let errs = errors(&format!("{w}\n{w}"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("f.toml:8:6: window id \"same\" is used twice (first at line 1)"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn mixing_one_off_and_recurring_is_an_error() {
+    let errs = errors(
+        "[[window]]\nid = \"m\"\ntools = [\"*\"]\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T16:00:00\ndays = [\"mon\"]\n",
+    );
+    assert!(errs[0].contains("mixes one-off fields"), "{errs:?}");
+}
+
+#[test]
+fn half_written_windows_are_errors_not_silently_dropped() {
+    for (text, needle) in [
+        (
+            "[[window]]\nid = \"x\"\ntools = [\"*\"]\n",
+            "says nothing about when",
+        ),
+        (
+            "[[window]]\nid = \"x\"\ntools = [\"*\"]\nstart = 2025-11-26T14:00:00\n",
+            "has no `end`",
+        ),
+        (
+            "[[window]]\ntools = [\"*\"]\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T15:00:00\n",
+            "has no `id`",
+        ),
+        (
+            "[[window]]\nid = \"x\"\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T15:00:00\n",
+            "has no `tools`",
+        ),
+        (
+            "[[window]]\nid = \"x\"\ntools = []\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T15:00:00\n",
+            "`tools` is empty",
+        ),
+        (
+            "[[window]]\nid = \"x\"\ntools = [\"*\"]\nstart = \"2025-11-26 14:00\"\nend = 2025-11-26T15:00:00\n",
+            "`start` must be a date and time",
+        ),
+        (
+            "[[window]]\nid = \"x\"\ntools = [\"*\"]\ndays = [\"mon\"]\nfrom = \"25:00\"\nto = \"02:00\"\n",
+            "`from` is not a time of day",
+        ),
+        (
+            "[[window]]\nid = \"x\"\ntools = [\"*\"]\ndays = [\"mon\"]\nfrom = \"18:00\"\nto = \"20:00\"\nvalid_until = 2026-01-01\nvalid_from = 2026-02-01\n",
+            "`valid_until` is before `valid_from`",
+        ),
+        ("mode = \"block\"\nmode = \"alert\"\n", "duplicate key"),
+        ("[contact]\nphone = 123\n", "`phone` must be text"),
+    ] {
+        let errs = errors(text);
+        assert!(
+            errs.iter().any(|e| e.contains(needle)),
+            "{needle:?} not in {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn times_accept_toml_local_times_too() {
+    let s = parse_ok(
+        "[[window]]\nid = \"t\"\ntools = [\"*\"]\ndays = [\"mon\"]\nfrom = 18:00:00\nto = 20:00\n",
+    );
+    assert!(matches!(s.windows[0].when, When::Weekly { .. }));
+}

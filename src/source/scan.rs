@@ -1,0 +1,174 @@
+//! The portable source: list processes every few hundred milliseconds and
+//! report the new ones.
+//!
+//! It works unprivileged and on every platform, at the price of latency (a
+//! tool runs until the next scan) and of missing processes that live less
+//! than one interval.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use sysinfo::{Pid, Process, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
+use tokio::sync::mpsc::Sender;
+
+use super::{Observation, ProcessSource};
+use crate::process::ProcessFacts;
+use crate::sys;
+
+/// Default interval between two scans.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Periodic process listing through sysinfo.
+pub struct Scan {
+    interval: Duration,
+    reason: String,
+}
+
+impl Scan {
+    /// A scan every `interval`; `reason` says why no better source runs.
+    pub fn new(interval: Duration, reason: impl Into<String>) -> Self {
+        Scan {
+            interval,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl ProcessSource for Scan {
+    fn name(&self) -> &'static str {
+        "scan"
+    }
+
+    fn reason(&self) -> String {
+        self.reason.clone()
+    }
+
+    fn run(self: Box<Self>, events: Sender<Observation>) {
+        let mut watcher = match Watcher::new() {
+            Ok(w) => w,
+            Err(e) => {
+                // Dropping `events` tells the daemon enforcement is off.
+                tracing::error!("cannot list processes: {e}");
+                return;
+            }
+        };
+        loop {
+            for facts in watcher.new_processes() {
+                if events.blocking_send(Observation::Started(facts)).is_err() {
+                    return;
+                }
+            }
+            if events.is_closed() {
+                return;
+            }
+            std::thread::sleep(self.interval);
+        }
+    }
+}
+
+/// Remembers which processes were already reported.
+pub struct Watcher {
+    system: System,
+    users: Option<Users>,
+    seen: HashSet<(Pid, u64)>,
+}
+
+impl Watcher {
+    /// A watcher that has seen nothing yet: its first call reports every
+    /// running process, so tools already running are decided too.
+    pub fn new() -> Result<Self, sysinfo::Error> {
+        Ok(Watcher {
+            system: System::new()?,
+            // Without the user list, records just lack the user name.
+            users: Users::new_with_refreshed_list().ok(),
+            seen: HashSet::new(),
+        })
+    }
+
+    /// Processes that appeared since the last call.
+    pub fn new_processes(&mut self) -> Vec<ProcessFacts> {
+        // Only what the decision needs: names, executable, command line,
+        // owner, parent. No CPU, memory, disk or thread data.
+        let what = ProcessRefreshKind::nothing()
+            .without_tasks()
+            .with_exe(UpdateKind::OnlyIfNotSet)
+            .with_cmd(UpdateKind::OnlyIfNotSet)
+            .with_user(UpdateKind::OnlyIfNotSet);
+        self.system
+            .refresh_processes_specifics(ProcessesToUpdate::All, true, what);
+        let processes: &HashMap<Pid, Process> = self.system.processes();
+        let now: HashSet<(Pid, u64)> = processes
+            .iter()
+            .map(|(pid, p)| (*pid, p.start_time()))
+            .collect();
+        let fresh: Vec<(Pid, u64)> = now.difference(&self.seen).copied().collect();
+        self.seen = now;
+        let mut users_refreshed = false;
+        let mut out = Vec::with_capacity(fresh.len());
+        for (pid, _) in fresh {
+            let Some(p) = processes.get(&pid) else {
+                continue;
+            };
+            let user = p
+                .user_id()
+                .zip(self.users.as_mut())
+                .and_then(|(uid, users)| {
+                    if users.get_user_by_id(uid).is_none() && !users_refreshed {
+                        users.refresh();
+                        users_refreshed = true;
+                    }
+                    users.get_user_by_id(uid).map(|u| u.name().to_string())
+                });
+            out.push(ProcessFacts {
+                pid: pid.as_u32(),
+                parent_pid: p.parent().map(|p| p.as_u32()),
+                start_marker: sys::marker_of(p),
+                name: p.name().to_string_lossy().into_owned(),
+                exe: p.exe().map(|e| e.to_path_buf()),
+                cmdline: p
+                    .cmd()
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                user,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_running_processes_once_and_new_ones_later() {
+        let mut w = Watcher::new().unwrap();
+        let first = w.new_processes();
+        let me = std::process::id();
+        assert!(
+            first.iter().any(|f| f.pid == me),
+            "the first scan reports what already runs"
+        );
+        assert!(
+            !w.new_processes().iter().any(|f| f.pid == me),
+            "reported once"
+        );
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let later = w.new_processes();
+        let seen = later
+            .iter()
+            .find(|f| f.pid == child.id())
+            .expect("new child reported");
+        assert_eq!(seen.parent_pid, Some(me));
+        assert_eq!(
+            seen.exe.as_deref().and_then(|e| e.file_name()).unwrap(),
+            "sleep"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,204 @@
+//! Linux: processes through `/proc` and pidfds.
+//!
+//! A kill goes through a pidfd opened before the start time is checked, so
+//! once the check passes the signal cannot reach a different process that
+//! reused the pid. The tree is frozen with SIGSTOP before it is killed, so
+//! a tool cannot spawn a new helper between the listing and the kill.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::{KillError, Killed};
+
+/// Start time of `pid` in clock ticks since boot (field 22 of
+/// `/proc/PID/stat`): with the pid it names exactly one process.
+pub fn start_marker(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Parent of `pid`, from `/proc/PID/stat`.
+fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Fields of `/proc/PID/stat` after the `(comm)` field: index 0 is the
+/// state, 1 the parent pid, 19 the start time.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may itself contain spaces and parentheses: cut at the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The start marker of a process sysinfo listed (see [`start_marker`]).
+pub fn marker_of(process: &sysinfo::Process) -> u64 {
+    start_marker(process.pid().as_u32()).unwrap_or_else(|| process.start_time())
+}
+
+/// Why a configuration file cannot be trusted by a privileged daemon: a
+/// file or folder that a non-administrator can change would let the
+/// operator (or a caller talking them through it) open a window.
+pub fn untrusted_reason(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut checked = Some(path);
+    while let Some(p) = checked {
+        if let Ok(meta) = fs::metadata(p) {
+            if meta.uid() != 0 {
+                return Some(format!(
+                    "{} is owned by uid {}, not by root",
+                    p.display(),
+                    meta.uid()
+                ));
+            }
+            if meta.mode() & 0o022 != 0 && !(meta.is_dir() && meta.mode() & 0o1000 != 0) {
+                return Some(format!(
+                    "{} can be changed by non-administrators (mode {:o})",
+                    p.display(),
+                    meta.mode() & 0o7777
+                ));
+            }
+        }
+        checked = p.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    None
+}
+
+/// Whether varco runs with the rights to stop any user's programs.
+pub fn is_privileged() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+struct Pidfd(OwnedFd);
+
+impl Pidfd {
+    fn open(pid: u32) -> io::Result<Pidfd> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new file
+        // descriptor or -1; no memory is passed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel returned a fresh descriptor that we now own.
+        Ok(Pidfd(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    }
+
+    fn signal(&self, sig: libc::c_int) -> io::Result<()> {
+        // SAFETY: the descriptor is a live pidfd owned by self; a null
+        // siginfo is allowed and means "as kill(2) would".
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn classify(e: io::Error) -> KillError {
+    match e.raw_os_error() {
+        Some(libc::ESRCH) => KillError::Gone,
+        Some(libc::EPERM) | Some(libc::EACCES) => KillError::Denied(e),
+        _ => KillError::Os(e),
+    }
+}
+
+/// Stops `pid` and all its descendants with SIGKILL, provided `pid` is
+/// still the process that started at `marker`.
+pub fn kill_tree(pid: u32, marker: u64) -> Result<Killed, KillError> {
+    let root = Pidfd::open(pid).map_err(classify)?;
+    // Checked after the pidfd exists: if the marker matches now, the pidfd
+    // is bound to the right process whatever happens to the pid later.
+    match start_marker(pid) {
+        Some(m) if m == marker => {}
+        Some(_) => return Err(KillError::Reused),
+        None => return Err(KillError::Gone),
+    }
+    root.signal(libc::SIGSTOP).map_err(classify)?;
+
+    let mut frozen = vec![root];
+    let mut known: HashSet<u32> = HashSet::from([pid]);
+    // A frozen process cannot fork, so each round finds only children that
+    // appeared before their parent froze; a few rounds reach a fixed point.
+    for _ in 0..64 {
+        let children: Vec<u32> = parents()
+            .into_iter()
+            .filter(|(child, parent)| known.contains(parent) && !known.contains(child))
+            .map(|(child, _)| child)
+            .collect();
+        if children.is_empty() {
+            break;
+        }
+        for child in children {
+            known.insert(child);
+            if let Ok(fd) = Pidfd::open(child)
+                && fd.signal(libc::SIGSTOP).is_ok()
+            {
+                frozen.push(fd);
+            }
+        }
+    }
+    let mut processes = 0;
+    for fd in &frozen {
+        if fd.signal(libc::SIGKILL).is_ok() {
+            processes += 1;
+        }
+    }
+    Ok(Killed { processes })
+}
+
+/// child pid → parent pid for every process.
+fn parents() -> HashMap<u32, u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn kills_a_child_tree_and_refuses_a_wrong_marker() {
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let marker = start_marker(pid).unwrap();
+        assert!(matches!(kill_tree(pid, marker + 1), Err(KillError::Reused)));
+        let grandchildren: Vec<u32> = parents()
+            .into_iter()
+            .filter(|(_, p)| *p == pid)
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(grandchildren.len(), 2);
+        let killed = kill_tree(pid, marker).unwrap();
+        assert_eq!(killed.processes, 3);
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        for g in grandchildren {
+            let state = stat_fields(g).map(|f| f[0].clone());
+            assert!(
+                state.is_none() || state.as_deref() == Some("Z"),
+                "grandchild {g} survived: {state:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The operating-system layer: the only place with raw system calls and
+//! `unsafe`. Each platform implements the same few functions; everything
+//! above this module is platform-neutral.
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub use linux::*;
+
+#[cfg(not(target_os = "linux"))]
+mod portable;
+#[cfg(not(target_os = "linux"))]
+pub use portable::*;
+
+/// Why a process could not be stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum KillError {
+    /// It exited before it could be stopped (nothing left to do).
+    #[error("the process had already exited")]
+    Gone,
+    /// The pid now belongs to another process; nothing was signalled.
+    #[error("the pid was reused by another process; nothing was stopped")]
+    Reused,
+    /// varco lacks the right to stop it (e.g. another user's process
+    /// while varco runs unprivileged).
+    #[error(
+        "not allowed to stop it ({0}); run varco as a system service to stop other users' programs"
+    )]
+    Denied(std::io::Error),
+    /// Any other failure from the OS.
+    #[error("the system refused: {0}")]
+    Os(std::io::Error),
+}
+
+/// What a kill achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Killed {
+    /// Processes signalled: the tool and its descendants.
+    pub processes: usize,
+}

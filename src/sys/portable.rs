@@ -1,0 +1,78 @@
+//! Platforms without a dedicated layer yet (Windows, macOS): processes
+//! through sysinfo. The start time is in seconds, so a pid reused within
+//! the same second would not be told apart; the Windows layer replaces
+//! this with `TerminateProcess` on a checked handle.
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use super::{KillError, Killed};
+
+fn snapshot() -> Result<System, KillError> {
+    let mut sys = System::new().map_err(|e| KillError::Os(std::io::Error::other(e.to_string())))?;
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::All,
+        true,
+        ProcessRefreshKind::nothing().without_tasks(),
+    );
+    Ok(sys)
+}
+
+/// Start time of `pid` in seconds since the epoch.
+pub fn start_marker(pid: u32) -> Option<u64> {
+    snapshot()
+        .ok()?
+        .process(Pid::from_u32(pid))
+        .map(|p| p.start_time())
+}
+
+/// The start marker of a process sysinfo listed (see [`start_marker`]).
+pub fn marker_of(process: &sysinfo::Process) -> u64 {
+    process.start_time()
+}
+
+/// Why a configuration file cannot be trusted by a privileged daemon.
+/// Not checked on this platform yet (the Windows ACL check belongs to the
+/// Windows layer).
+pub fn untrusted_reason(_path: &std::path::Path) -> Option<String> {
+    None
+}
+
+/// Whether varco runs with the rights to stop any user's programs.
+pub fn is_privileged() -> bool {
+    false
+}
+
+/// Stops `pid` and its descendants, provided `pid` still started at
+/// `marker`.
+pub fn kill_tree(pid: u32, marker: u64) -> Result<Killed, KillError> {
+    let sys = snapshot()?;
+    let root = Pid::from_u32(pid);
+    match sys.process(root) {
+        None => return Err(KillError::Gone),
+        Some(p) if p.start_time() != marker => return Err(KillError::Reused),
+        Some(_) => {}
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        let children: Vec<Pid> = sys
+            .processes()
+            .iter()
+            .filter(|(pid, p)| p.parent() == Some(parent) && !tree.contains(pid))
+            .map(|(pid, _)| *pid)
+            .collect();
+        tree.extend(children);
+        i += 1;
+    }
+    let mut processes = 0;
+    for pid in tree {
+        if sys.process(pid).is_some_and(|p| p.kill()) {
+            processes += 1;
+        }
+    }
+    if processes == 0 {
+        return Err(KillError::Os(std::io::Error::other("the kill was refused")));
+    }
+    Ok(Killed { processes })
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every varco test. The one test command: README and .ci/run call it.
+#
+# Installs what the tests need (Debian packages, the Windows Rust target)
+# when missing, then runs the whole cargo test suite. A missing
+# prerequisite is a failure with a message, never a silent skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the integration tests use.
+PACKAGES=(
+    desktop-file-utils   # packaging: validates the XDG autostart entry
+    systemd              # packaging: systemd-analyze verifies the unit
+)
+
+need_install=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_install+=("$p")
+done
+if [ ${#need_install[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "tests/run.sh: missing Debian packages: ${need_install[*]}" >&2
+        echo "  install them as root (apt-get install ${need_install[*]}) or run this script as root" >&2
+        exit 1
+    fi
+    echo "tests/run.sh: installing ${need_install[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_install[@]}"
+fi
+
+if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
+    rustup target add x86_64-pc-windows-gnu
+fi
+
+cargo test --all-targets "$@"

@@ -1,0 +1,178 @@
+//! Shared harness for the integration tests: a scratch folder, the real
+//! `varco` binary, fake remote tools (copies of `sleep` under a tool's
+//! name), and reading the audit log.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `varco` binary cargo built for this test run.
+pub fn varco_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_varco"))
+}
+
+/// A scratch folder removed when dropped. It also holds a machine-wide
+/// lock for its lifetime: a running varco watches every process on the
+/// machine, so two tests with daemons at once would stop each other's fake
+/// tools. Tests in all test binaries take turns.
+pub struct Scratch {
+    pub dir: PathBuf,
+    _turn: std::fs::File,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let turn = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("varco-tests.lock"))
+            .unwrap();
+        turn.lock().unwrap();
+        let dir = std::env::temp_dir().join(format!("varco-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir, _turn: turn }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A copy of `sleep` named `name`: a fake remote tool whose executable
+    /// file name is what the catalog matches.
+    pub fn fake_tool(&self, name: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::copy(which("sleep"), &p).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Full path of a program on PATH.
+pub fn which(program: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(program);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{program} not found on PATH: the test command installs it (bash tests/run.sh)");
+}
+
+/// A running `varco run`, stopped (SIGTERM) when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub audit: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `varco run` with these extra arguments and an audit log in
+    /// `scratch`, and waits until it has written its `started` record.
+    pub fn start(scratch: &Scratch, args: &[&str]) -> Daemon {
+        let audit = scratch.path("audit.jsonl");
+        let child = Command::new(varco_bin())
+            .arg("run")
+            .arg("--audit-log")
+            .arg(&audit)
+            .args(args)
+            .env("VARCO_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, audit };
+        d.wait_for(|r| r["event"] == "started", Duration::from_secs(10))
+            .expect("the daemon wrote no `started` record");
+        d
+    }
+
+    /// Every record written so far.
+    pub fn records(&self) -> Vec<Value> {
+        read_records(&self.audit)
+    }
+
+    /// Waits for a record matching `pred`.
+    pub fn wait_for(&self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.records().into_iter().find(|r| pred(r)) {
+                return Some(r);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), "TERM");
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Every JSON line of an audit log (none if it does not exist yet).
+pub fn read_records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Sends a signal by name with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Waits until `child` exits, up to `timeout`; returns whether it did.
+pub fn exits_within(child: &mut Child, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// A one-off window for `tools` open from an hour ago to an hour ahead.
+pub fn open_window(id: &str, tools: &str) -> String {
+    let now = jiff::Timestamp::now();
+    let start = now - jiff::SignedDuration::from_hours(1);
+    let end = now + jiff::SignedDuration::from_hours(1);
+    format!(
+        "[contact]\ncompany = \"Esempio Informatica S.r.l.\"\nphone = \"+39 06 1234567\"\n\n[[window]]\nid = \"{id}\"\ntools = [{tools}]\nstart = {}\nend = {}\ntechnician = \"Mario Rossi\"\n",
+        start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+}
