@@ -123,6 +123,36 @@ pub fn rfc3339(now: Timestamp, tz: &TimeZone) -> String {
         .to_string()
 }
 
+/// Somewhere audit records go besides (or instead of) the file: syslog,
+/// the Windows Event Log. Called on the audit thread, never on the kill
+/// path; a sink that talks to the network must not block here (queue and
+/// send from a thread of its own).
+pub trait AuditSink: Send {
+    /// Delivers one record; an error is logged, never fatal.
+    fn write(&mut self, record: &Record, line: &str) -> io::Result<()>;
+
+    /// Names the sink in error messages.
+    fn name(&self) -> String;
+}
+
+/// The JSON-lines file (or standard error when the file cannot be opened).
+struct LineSink {
+    out: Box<dyn Write + Send>,
+    name: String,
+}
+
+impl AuditSink for LineSink {
+    fn write(&mut self, _record: &Record, line: &str) -> io::Result<()> {
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
 /// A running audit writer.
 pub struct AuditLog {
     tx: Option<mpsc::Sender<Record>>,
@@ -131,27 +161,45 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (creating if needed) the log at `path` for appending.
-    pub fn open(path: &Path) -> io::Result<AuditLog> {
+    /// Opens (creating if needed) the log at `path` for appending, and
+    /// also delivers every record to `extra` sinks.
+    pub fn open(path: &Path, extra: Vec<Box<dyn AuditSink>>) -> io::Result<AuditLog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
         let file = open_append(path)?;
-        Self::start(Box::new(file), path.to_path_buf())
+        let name = path.display().to_string();
+        Self::start(
+            Box::new(LineSink {
+                out: Box::new(file),
+                name,
+            }),
+            extra,
+            path.to_path_buf(),
+        )
     }
 
     /// A log that writes to standard error, for when the file cannot be
     /// opened: the service manager keeps what a daemon prints.
-    pub fn stderr() -> io::Result<AuditLog> {
-        Self::start(Box::new(io::stderr()), PathBuf::from("<stderr>"))
+    pub fn stderr(extra: Vec<Box<dyn AuditSink>>) -> io::Result<AuditLog> {
+        let sink = LineSink {
+            out: Box::new(io::stderr()),
+            name: "standard error".into(),
+        };
+        Self::start(Box::new(sink), extra, PathBuf::from("<stderr>"))
     }
 
-    fn start(sink: Box<dyn Write + Send>, path: PathBuf) -> io::Result<AuditLog> {
+    fn start(
+        main: Box<dyn AuditSink>,
+        extra: Vec<Box<dyn AuditSink>>,
+        path: PathBuf,
+    ) -> io::Result<AuditLog> {
         let (tx, rx) = mpsc::channel::<Record>();
-        let shown = path.display().to_string();
+        let mut sinks = vec![main];
+        sinks.extend(extra);
         let thread = std::thread::Builder::new()
             .name("varco-audit".into())
-            .spawn(move || write_loop(sink, rx, &shown))?;
+            .spawn(move || write_loop(sinks, rx))?;
         Ok(AuditLog {
             tx: Some(tx),
             thread: Some(thread),
@@ -159,7 +207,7 @@ impl AuditLog {
         })
     }
 
-    /// Where the log is.
+    /// Where the log file is.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -173,8 +221,12 @@ impl AuditLog {
         }
     }
 
-    /// Writes every queued record and closes the file.
+    /// Writes every queued record and closes the sinks.
     pub fn close(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
         self.tx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -184,10 +236,7 @@ impl AuditLog {
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.finish();
     }
 }
 
@@ -203,24 +252,23 @@ fn open_append(path: &Path) -> io::Result<File> {
     opts.open(path)
 }
 
-fn write_loop(mut file: Box<dyn Write + Send>, rx: mpsc::Receiver<Record>, shown: &str) {
+fn write_loop(mut sinks: Vec<Box<dyn AuditSink>>, rx: mpsc::Receiver<Record>) {
     for record in rx {
         let line = match serde_json::to_string(&record) {
-            Ok(mut l) => {
-                l.push('\n');
-                l
-            }
+            Ok(l) => l,
             Err(e) => {
                 tracing::error!("cannot encode an audit record: {e}");
                 continue;
             }
         };
-        if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.flush()) {
-            // The record still reaches the service log, so it is not lost.
-            tracing::error!(
-                "cannot write the audit log {shown}: {e}; record: {}",
-                line.trim_end()
-            );
+        for sink in &mut sinks {
+            if let Err(e) = sink.write(&record, &line) {
+                // The record still reaches the service log, so it is not lost.
+                tracing::error!(
+                    "cannot write the audit record to {}: {e}; record: {line}",
+                    sink.name()
+                );
+            }
         }
     }
 }
@@ -237,7 +285,7 @@ mod tests {
         let tz = TimeZone::get("Europe/Rome").unwrap();
         let now: Timestamp = "2025-11-26T13:30:00Z".parse().unwrap();
         for _ in 0..2 {
-            let log = AuditLog::open(&path).unwrap();
+            let log = AuditLog::open(&path, Vec::new()).unwrap();
             let mut r = Record::new(Event::Blocked, now, &tz, Mode::Block);
             r.tool = Some("anydesk".into());
             r.pid = Some(42);

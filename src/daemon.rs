@@ -76,7 +76,7 @@ struct Daemon {
 
 async fn run_async(options: Options) -> Result<(), DaemonError> {
     let catalog = Catalog::embedded()?;
-    let audit = match AuditLog::open(&options.audit_log) {
+    let audit = match AuditLog::open(&options.audit_log, Vec::new()) {
         Ok(a) => a,
         Err(e) => {
             // Enforcement matters more than the file: go on, and say so on
@@ -85,7 +85,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
                 "cannot open the audit log {}: {e}; records go to the service log only — pass --audit-log FILE",
                 options.audit_log.display()
             );
-            AuditLog::stderr()?
+            AuditLog::stderr(Vec::new())?
         }
     };
     let source: Box<dyn ProcessSource> = Box::new(Scan::new(

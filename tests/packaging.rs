@@ -13,9 +13,20 @@ fn systemd_user_unit_is_valid_and_runs_varco() {
     let s = Scratch::new("unit");
     let text = std::fs::read_to_string("packaging/linux/varco.service").unwrap();
     assert!(text.contains("ExecStart=/usr/local/bin/varco run"));
-    let unit = s.write("varco.service", &text.replace("/usr/local/bin/varco", varco_bin().to_str().unwrap()));
-    let out = Command::new(which("systemd-analyze")).args(["verify", "--man=no"]).arg(&unit).output().unwrap();
-    assert!(out.status.success(), "systemd-analyze verify: {}", String::from_utf8_lossy(&out.stderr));
+    let unit = s.write(
+        "varco.service",
+        &text.replace("/usr/local/bin/varco", varco_bin().to_str().unwrap()),
+    );
+    let out = Command::new(which("systemd-analyze"))
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -24,8 +35,15 @@ fn xdg_autostart_entry_is_valid_and_hidden() {
         .arg("packaging/linux/varco-autostart.desktop")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = std::fs::read_to_string("packaging/linux/varco-autostart.desktop").unwrap();
     assert!(text.contains("Exec=/usr/local/bin/varco run"));
-    assert!(text.contains("NoDisplay=true") && text.contains("Terminal=false"), "must start silently");
+    assert!(
+        text.contains("NoDisplay=true") && text.contains("Terminal=false"),
+        "must start silently"
+    );
 }
