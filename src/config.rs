@@ -65,14 +65,15 @@ pub fn default_source() -> ConfigSource {
 /// Where the audit log goes by default: a system folder for a privileged
 /// daemon, the user's data folder otherwise.
 pub fn default_audit_log() -> PathBuf {
+    #[cfg(windows)]
+    if sys::is_administrator()
+        && let Some(dir) = system_dir()
+    {
+        return dir.join("audit.jsonl");
+    }
+    #[cfg(not(windows))]
     if sys::is_privileged() {
-        if cfg!(windows) {
-            if let Some(dir) = system_dir() {
-                return dir.join("audit.jsonl");
-            }
-        } else {
-            return PathBuf::from("/var/log/varco/audit.jsonl");
-        }
+        return PathBuf::from("/var/log/varco/audit.jsonl");
     }
     directories::ProjectDirs::from("it", "varco", "varco")
         .map(|d| d.data_dir().join("audit.jsonl"))
@@ -105,7 +106,7 @@ pub enum LoadError {
         diagnostics: Vec<Diagnostic>,
     },
     /// A privileged daemon refuses a file non-administrators can change.
-    #[error("{}: not trusted: {why} — make it owned by root and writable only by root (chown root: …; chmod 644 …)", path.display())]
+    #[error("{}: not trusted: {why} — {}", path.display(), TRUST_FIX)]
     Untrusted {
         /// The file.
         path: PathBuf,
@@ -113,6 +114,13 @@ pub enum LoadError {
         why: String,
     },
 }
+
+/// How to make a refused windows file trusted again.
+#[cfg(not(windows))]
+const TRUST_FIX: &str =
+    "make it owned by root and writable only by root (chown root: …; chmod 644 …)";
+#[cfg(windows)]
+const TRUST_FIX: &str = "give it back the permissions varco installs (only Administrators and SYSTEM may change it): run `varco service install` again as an administrator, or install.ps1";
 
 /// Reads and validates a windows file. A privileged daemon also refuses a
 /// file that non-administrators could have written.

@@ -11,6 +11,7 @@
 //! [`schedule::Schedule`] into a [`decide::Decision`]; effects (kill,
 //! audit, notify) carry it out. Only the `sys` layer touches the OS.
 
+pub mod acl;
 pub mod audit;
 pub mod catalog;
 pub mod cli;

@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     desktop-file-utils   # packaging: validates the XDG autostart entry
     systemd              # packaging: systemd-analyze verifies the unit
+    wine64               # windows: runs varco.exe and fake tools under Wine 8
+    gcc-mingw-w64-x86-64 # windows: links varco.exe, builds fake tools and the DLL shim
+    binutils-mingw-w64-x86-64
+    zip                  # windows: the release zip (target/varco-windows.zip)
 )
 
 need_install=()

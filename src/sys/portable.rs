@@ -1,7 +1,6 @@
-//! Platforms without a dedicated layer yet (Windows, macOS): processes
+//! Platforms without a dedicated layer yet (macOS): processes
 //! through sysinfo. The start time is in seconds, so a pid reused within
-//! the same second would not be told apart; the Windows layer replaces
-//! this with `TerminateProcess` on a checked handle.
+//! the same second would not be told apart.
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
@@ -31,8 +30,7 @@ pub fn marker_of(process: &sysinfo::Process) -> u64 {
 }
 
 /// Why a configuration file cannot be trusted by a privileged daemon.
-/// Not checked on this platform yet (the Windows ACL check belongs to the
-/// Windows layer).
+/// Not checked on this platform yet.
 pub fn untrusted_reason(_path: &std::path::Path) -> Option<String> {
     None
 }

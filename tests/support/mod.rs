@@ -176,3 +176,12 @@ pub fn open_window(id: &str, tools: &str) -> String {
         end.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 }
+
+/// Full path of a program on PATH, if it is there.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}

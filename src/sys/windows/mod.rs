@@ -1,0 +1,282 @@
+//! Windows: processes through checked handles, file trust from access
+//! lists, the Event Log and the agent's named pipe.
+//!
+//! A kill opens a handle first and compares the process creation time
+//! through that handle: once it matches, the handle names that process
+//! whatever happens to the pid, so `TerminateProcess` cannot hit a process
+//! that reused it. Children are found with a Toolhelp snapshot and checked
+//! the same way (a child never starts before its parent).
+
+mod eventlog;
+mod pipe;
+mod security;
+
+pub use eventlog::{EventLog, Severity};
+pub use pipe::{PipeListener, connect_pipe, current_session, pipe_name, session_of, sessions};
+pub use security::{protect_dir, untrusted_reason};
+
+use std::collections::HashSet;
+use std::io;
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, FILETIME, HANDLE,
+    INVALID_HANDLE_VALUE,
+};
+use windows_sys::Win32::Security::{
+    CheckTokenMembership, CreateWellKnownSid, GetTokenInformation, IsWellKnownSid, PSID,
+    TOKEN_QUERY, TOKEN_USER, TokenUser, WinBuiltinAdministratorsSid, WinLocalSystemSid,
+};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW, TH32CS_SNAPPROCESS,
+};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, GetProcessTimes, OpenProcess, OpenProcessToken,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_TERMINATE,
+};
+
+use super::{KillError, Killed};
+
+/// Exit code given to stopped tools, so a log reader can tell varco
+/// stopped them ("VARC" would not fit; 0xBA5E is short for "base").
+const STOPPED_EXIT_CODE: u32 = 0xBA5E;
+
+/// FILETIME ticks (100 ns) per second.
+const TICKS_PER_SECOND: u64 = 10_000_000;
+/// Seconds from 1601-01-01 (FILETIME epoch) to 1970-01-01.
+const EPOCH_GAP_SECONDS: u64 = 11_644_473_600;
+
+/// An owned kernel handle, closed when dropped.
+pub(crate) struct Handle(HANDLE);
+
+impl Handle {
+    /// Takes ownership of `h`, or reports the thread's last error when
+    /// the call that produced it failed.
+    pub(crate) fn checked(h: HANDLE) -> io::Result<Handle> {
+        if h.is_null() || h == INVALID_HANDLE_VALUE {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(Handle(h))
+        }
+    }
+
+    pub(crate) fn raw(&self) -> HANDLE {
+        self.0
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle is owned by self and closed exactly once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// Opens `pid` with `access`.
+fn open(pid: u32, access: u32) -> io::Result<Handle> {
+    // SAFETY: OpenProcess takes plain values and returns a handle or null.
+    Handle::checked(unsafe { OpenProcess(access, 0, pid) })
+}
+
+/// Creation time of the process behind `h`, in FILETIME ticks.
+fn creation_time(h: &Handle) -> Option<u64> {
+    let mut created = FILETIME::default();
+    let (mut a, mut b, mut c) = (
+        FILETIME::default(),
+        FILETIME::default(),
+        FILETIME::default(),
+    );
+    // SAFETY: the handle is live; the four out-pointers are valid FILETIMEs.
+    let ok = unsafe { GetProcessTimes(h.raw(), &mut created, &mut a, &mut b, &mut c) };
+    (ok != 0).then(|| (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
+}
+
+/// Creation time of `pid` in FILETIME ticks (100 ns since 1601): with the
+/// pid it names exactly one process.
+pub fn start_marker(pid: u32) -> Option<u64> {
+    creation_time(&open(pid, PROCESS_QUERY_LIMITED_INFORMATION).ok()?)
+}
+
+/// The start marker of a process sysinfo listed (see [`start_marker`]).
+/// When the creation time cannot be read, sysinfo's start second is used
+/// in the same unit; [`kill_tree`] then compares to the second.
+pub fn marker_of(process: &sysinfo::Process) -> u64 {
+    start_marker(process.pid().as_u32())
+        .unwrap_or_else(|| (process.start_time() + EPOCH_GAP_SECONDS) * TICKS_PER_SECOND)
+}
+
+/// Whether a creation time matches a marker: exactly, or to the second
+/// for a marker that came from sysinfo's whole seconds.
+fn same_process(created: u64, marker: u64) -> bool {
+    created == marker
+        || (marker.is_multiple_of(TICKS_PER_SECOND)
+            && created / TICKS_PER_SECOND == marker / TICKS_PER_SECOND)
+}
+
+fn classify(e: io::Error) -> KillError {
+    match e.raw_os_error().map(|c| c as u32) {
+        Some(ERROR_INVALID_PARAMETER) => KillError::Gone,
+        Some(ERROR_ACCESS_DENIED) => KillError::Denied(e),
+        _ => KillError::Os(e),
+    }
+}
+
+/// Stops `pid` and all its descendants with `TerminateProcess`, provided
+/// `pid` is still the process created at `marker`.
+pub fn kill_tree(pid: u32, marker: u64) -> Result<Killed, KillError> {
+    let access = PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION;
+    let root = open(pid, access).map_err(classify)?;
+    match creation_time(&root) {
+        Some(c) if same_process(c, marker) => {}
+        Some(_) => return Err(KillError::Reused),
+        None => return Err(KillError::Os(io::Error::last_os_error())),
+    }
+    // The root goes first: once it is dead it starts no more helpers.
+    terminate(&root).map_err(classify)?;
+    let mut processes = 1;
+    // (pid, creation time) of every process of the tree met so far.
+    let mut tree: Vec<(u32, u64)> = vec![(pid, marker)];
+    let mut seen: HashSet<u32> = HashSet::from([pid]);
+    // Helpers may start helpers while we work: repeat until a snapshot
+    // shows no new descendant.
+    for _ in 0..16 {
+        let mut found = false;
+        for (child, parent) in parents().map_err(KillError::Os)? {
+            if seen.contains(&child) {
+                continue;
+            }
+            let Some(&(_, parent_created)) = tree.iter().find(|(p, _)| *p == parent) else {
+                continue;
+            };
+            let Ok(h) = open(child, access) else {
+                continue;
+            };
+            // A "child" older than its parent has a parent pid that was
+            // reused: it is not part of this tree.
+            let Some(created) = creation_time(&h).filter(|c| *c >= parent_created) else {
+                continue;
+            };
+            seen.insert(child);
+            tree.push((child, created));
+            found = true;
+            if terminate(&h).is_ok() {
+                processes += 1;
+            }
+        }
+        if !found {
+            break;
+        }
+    }
+    Ok(Killed { processes })
+}
+
+fn terminate(h: &Handle) -> io::Result<()> {
+    // SAFETY: the handle is live and was opened with PROCESS_TERMINATE.
+    if unsafe {
+        windows_sys::Win32::System::Threading::TerminateProcess(h.raw(), STOPPED_EXIT_CODE)
+    } == 0
+    {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// (child pid, parent pid) of every process, from a Toolhelp snapshot.
+fn parents() -> io::Result<Vec<(u32, u32)>> {
+    // SAFETY: plain flags; the result is checked and owned below.
+    let snap = Handle::checked(unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0) })?;
+    let mut entry = PROCESSENTRY32W {
+        dwSize: std::mem::size_of::<PROCESSENTRY32W>() as u32,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    // SAFETY: the snapshot handle is live and `entry.dwSize` is set as
+    // the API requires.
+    let mut more = unsafe { Process32FirstW(snap.raw(), &mut entry) } != 0;
+    while more {
+        out.push((entry.th32ProcessID, entry.th32ParentProcessID));
+        // SAFETY: as above.
+        more = unsafe { Process32NextW(snap.raw(), &mut entry) } != 0;
+    }
+    Ok(out)
+}
+
+/// Whether varco runs as the system service (LocalSystem): the
+/// deployment the operator must not be able to influence, so the windows
+/// file's access list is checked (fail closed) only then. An
+/// administrator testing `varco run` in a console is not checked.
+pub fn is_privileged() -> bool {
+    is_local_system()
+}
+
+/// Whether varco runs as LocalSystem or as an elevated administrator: it
+/// may then write under `%ProgramData%\varco` and stop any user's
+/// programs.
+pub fn is_administrator() -> bool {
+    is_local_system() || in_administrators()
+}
+
+/// Whether this process runs as LocalSystem, i.e. as the varco service.
+pub fn is_local_system() -> bool {
+    let Some(token) = current_token() else {
+        return false;
+    };
+    let mut buf = [0u8; 256];
+    let mut len = 0u32;
+    // SAFETY: the token is live; the buffer and its length are valid.
+    let ok = unsafe {
+        GetTokenInformation(
+            token.raw(),
+            TokenUser,
+            buf.as_mut_ptr().cast(),
+            buf.len() as u32,
+            &mut len,
+        )
+    };
+    if ok == 0 {
+        return false;
+    }
+    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
+    // points into the same buffer; read_unaligned copes with the byte
+    // array's alignment.
+    let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+    // SAFETY: the SID pointer is valid while `buf` lives.
+    unsafe { IsWellKnownSid(user.User.Sid, WinLocalSystemSid) != 0 }
+}
+
+pub(crate) fn current_token() -> Option<Handle> {
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: GetCurrentProcess returns a pseudo-handle; the out-pointer
+    // is valid.
+    let ok = unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) };
+    (ok != 0).then_some(Handle(token))
+}
+
+fn in_administrators() -> bool {
+    let mut sid = [0u8; 68]; // SECURITY_MAX_SID_SIZE
+    let mut len = sid.len() as u32;
+    let psid: PSID = sid.as_mut_ptr().cast();
+    // SAFETY: the buffer is SECURITY_MAX_SID_SIZE bytes, as `len` says.
+    if unsafe {
+        CreateWellKnownSid(
+            WinBuiltinAdministratorsSid,
+            std::ptr::null_mut(),
+            psid,
+            &mut len,
+        )
+    } == 0
+    {
+        return false;
+    }
+    let mut member = 0;
+    // SAFETY: a null token means "the calling thread's token"; the SID
+    // was just built; the out-pointer is valid.
+    let ok = unsafe { CheckTokenMembership(std::ptr::null_mut(), psid, &mut member) };
+    ok != 0 && member != 0
+}
+
+/// Writes `s` as a NUL-terminated UTF-16 string for the wide-char APIs.
+pub(crate) fn wide(s: &std::ffi::OsStr) -> Vec<u16> {
+    use std::os::windows::ffi::OsStrExt;
+    s.encode_wide().chain(std::iter::once(0)).collect()
+}

@@ -1,0 +1,201 @@
+//! The named pipe between the varco service (SYSTEM, session 0) and the
+//! agent in each user session.
+//!
+//! The agent is the server: `\\.\pipe\varco-agent-<session>`, created as
+//! the pipe's first instance (so nobody can have squatted the name) with an
+//! access list that admits only SYSTEM and the session's user, and no
+//! remote clients. The service connects as a client and first checks that
+//! the server process really runs in that session.
+
+use std::fs::File;
+use std::io;
+use std::os::windows::io::{AsRawHandle, FromRawHandle};
+
+use windows_sys::Win32::Foundation::{ERROR_PIPE_CONNECTED, HANDLE};
+use windows_sys::Win32::Security::Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW;
+use windows_sys::Win32::Security::{
+    GetTokenInformation, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_USER, TokenUser,
+};
+use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_ACCESS_DUPLEX};
+use windows_sys::Win32::System::Pipes::{
+    ConnectNamedPipe, CreateNamedPipeW, GetNamedPipeServerProcessId, PIPE_READMODE_BYTE,
+    PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
+};
+use windows_sys::Win32::System::RemoteDesktop::{
+    ProcessIdToSessionId, WTS_SESSION_INFOW, WTSEnumerateSessionsW, WTSFreeMemory,
+    WTSGetActiveConsoleSessionId,
+};
+
+use super::security::{Local, sid_string};
+use super::{Handle, current_token, wide};
+
+/// The pipe of the agent in `session`.
+pub fn pipe_name(session: u32) -> String {
+    format!(r"\\.\pipe\varco-agent-{session}")
+}
+
+/// The session this process runs in.
+pub fn current_session() -> io::Result<u32> {
+    session_of(std::process::id())
+}
+
+/// The session `pid` runs in.
+pub fn session_of(pid: u32) -> io::Result<u32> {
+    let mut session = 0;
+    // SAFETY: plain pid and a valid out-pointer.
+    if unsafe { ProcessIdToSessionId(pid, &mut session) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(session)
+}
+
+/// Sessions where an agent may listen: every session Remote Desktop
+/// Services lists, plus the console session.
+pub fn sessions() -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut info: *mut WTS_SESSION_INFOW = std::ptr::null_mut();
+    let mut count = 0u32;
+    // SAFETY: the local server's pseudo-handle is null; out-pointers valid.
+    if unsafe { WTSEnumerateSessionsW(std::ptr::null_mut(), 0, 1, &mut info, &mut count) } != 0 {
+        // SAFETY: on success `info` points to `count` entries, freed below.
+        let list = unsafe { std::slice::from_raw_parts(info, count as usize) };
+        out.extend(list.iter().map(|s| s.SessionId).filter(|id| *id != 0));
+        // SAFETY: `info` came from WTSEnumerateSessionsW.
+        unsafe { WTSFreeMemory(info.cast()) };
+    }
+    // SAFETY: no arguments; returns 0xFFFFFFFF when no console session.
+    let console = unsafe { WTSGetActiveConsoleSessionId() };
+    if console != u32::MAX && !out.contains(&console) {
+        out.push(console);
+    }
+    out
+}
+
+/// The agent's end: accepts one connection at a time.
+pub struct PipeListener {
+    name: Vec<u16>,
+    sddl: String,
+    next: Handle,
+}
+
+impl PipeListener {
+    /// Creates the pipe of the current session, admitting SYSTEM and the
+    /// current user. Fails if the name already exists (another agent, or
+    /// a squatter).
+    pub fn create() -> io::Result<PipeListener> {
+        let user = current_user_sid()?;
+        let sddl = format!("D:P(A;;GA;;;SY)(A;;GA;;;{user})");
+        let name = wide(std::ffi::OsStr::new(&pipe_name(current_session()?)));
+        let next = instance(&name, &sddl, true)?;
+        Ok(PipeListener { name, sddl, next })
+    }
+
+    /// Waits for the next client and returns the connection as a file.
+    pub fn accept(&mut self) -> io::Result<File> {
+        // SAFETY: `next` is a live pipe instance; no overlapped I/O.
+        let ok = unsafe { ConnectNamedPipe(self.next.raw(), std::ptr::null_mut()) };
+        if ok == 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(ERROR_PIPE_CONNECTED as i32) {
+                return Err(e);
+            }
+        }
+        // The next instance exists before this one is handed out, so the
+        // name never lapses and cannot be taken over in between.
+        let fresh = instance(&self.name, &self.sddl, false)?;
+        let connected = std::mem::replace(&mut self.next, fresh);
+        let raw = connected.raw();
+        std::mem::forget(connected);
+        // SAFETY: `raw` is an owned, connected pipe handle whose ownership
+        // moves into the File (the Handle wrapper was forgotten).
+        Ok(unsafe { File::from_raw_handle(raw as _) })
+    }
+}
+
+fn instance(name: &[u16], sddl: &str, first: bool) -> io::Result<Handle> {
+    let sddl_w = wide(std::ffi::OsStr::new(sddl));
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: NUL-terminated SDDL, revision 1, valid out-pointer.
+    if unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            sddl_w.as_ptr(),
+            1,
+            &mut sd,
+            std::ptr::null_mut(),
+        )
+    } == 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    let _sd = Local(sd);
+    let sa = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: sd,
+        bInheritHandle: 0,
+    };
+    let open_mode = PIPE_ACCESS_DUPLEX
+        | if first {
+            FILE_FLAG_FIRST_PIPE_INSTANCE
+        } else {
+            0
+        };
+    // SAFETY: `name` is NUL-terminated; `sa` and the descriptor it points
+    // to live across the call.
+    Handle::checked(unsafe {
+        CreateNamedPipeW(
+            name.as_ptr(),
+            open_mode,
+            PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+            PIPE_UNLIMITED_INSTANCES,
+            64 * 1024,
+            64 * 1024,
+            0,
+            &sa,
+        )
+    })
+}
+
+fn current_user_sid() -> io::Result<String> {
+    let token = current_token().ok_or_else(io::Error::last_os_error)?;
+    let mut buf = [0u8; 256];
+    let mut len = 0u32;
+    // SAFETY: live token; buffer and length valid.
+    if unsafe {
+        GetTokenInformation(
+            token.raw(),
+            TokenUser,
+            buf.as_mut_ptr().cast(),
+            buf.len() as u32,
+            &mut len,
+        )
+    } == 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
+    // points into `buf`.
+    let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+    sid_string(user.User.Sid)
+}
+
+/// The service's end: opens the pipe of `session`'s agent, after checking
+/// that the process serving it runs in that session (a user in another
+/// session cannot stand in for it).
+pub fn connect_pipe(session: u32) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(pipe_name(session))?;
+    let mut server = 0u32;
+    // SAFETY: the handle is a live pipe client handle owned by `file`.
+    if unsafe { GetNamedPipeServerProcessId(file.as_raw_handle() as HANDLE, &mut server) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let actual = session_of(server)?;
+    if actual != session {
+        return Err(io::Error::other(format!(
+            "the pipe of session {session} is served from session {actual}: not trusted"
+        )));
+    }
+    Ok(file)
+}

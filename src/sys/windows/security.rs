@@ -1,0 +1,226 @@
+//! File trust on Windows: reading an access list for [`crate::acl`] to
+//! judge, and writing the one varco's folder must have.
+
+use std::io;
+use std::path::Path;
+
+use windows_sys::Win32::Foundation::{HLOCAL, LocalFree};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
+    GetNamedSecurityInfoW, SE_FILE_OBJECT, SetNamedSecurityInfoW,
+};
+use windows_sys::Win32::Security::{
+    ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, ACL_SIZE_INFORMATION, AclSizeInformation,
+    DACL_SECURITY_INFORMATION, GetAce, GetAclInformation, GetSecurityDescriptorDacl,
+    GetSecurityDescriptorOwner, OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION,
+    PSECURITY_DESCRIPTOR, PSID,
+};
+
+use super::wide;
+use crate::acl::{self, Ace, Security};
+
+/// The access list of varco's folder, inherited by the files in it:
+/// owner Administrators; full control for SYSTEM and Administrators; read
+/// and execute for Users; nothing inherited from %ProgramData%.
+pub const PROTECTED_SDDL: &str = "O:BAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)";
+
+/// A LocalAlloc'ed block (security descriptor, string SID), freed on drop.
+pub(crate) struct Local(pub(crate) *mut core::ffi::c_void);
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer came from an API that documents LocalFree
+            // as its release function, and is freed once.
+            unsafe { LocalFree(self.0 as HLOCAL) };
+        }
+    }
+}
+
+/// Why a windows file cannot be trusted by the varco service: the file or
+/// its folder can be changed by someone other than SYSTEM,
+/// Administrators or TrustedInstaller. Unreadable security information is
+/// itself a reason (fail closed).
+pub fn untrusted_reason(path: &Path) -> Option<String> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    for p in std::iter::once(path).chain(folder) {
+        if !p.exists() {
+            continue;
+        }
+        let what = p.display().to_string();
+        match read_security(p) {
+            Ok(sec) => {
+                if let Some(why) = acl::untrusted_writers(&what, &sec) {
+                    return Some(why);
+                }
+            }
+            Err(e) => return Some(format!("cannot read the permissions of {what}: {e}")),
+        }
+    }
+    None
+}
+
+/// Owner and access list of a file or folder.
+fn read_security(path: &Path) -> io::Result<Security> {
+    let name = wide(path.as_os_str());
+    let mut owner: PSID = std::ptr::null_mut();
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; every out-pointer is valid; the
+    // owner and DACL pointers point into `sd`, which is kept alive below.
+    let rc = unsafe {
+        GetNamedSecurityInfoW(
+            name.as_ptr(),
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+            &mut owner,
+            std::ptr::null_mut(),
+            &mut dacl,
+            std::ptr::null_mut(),
+            &mut sd,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc as i32));
+    }
+    let _sd = Local(sd);
+    let owner = (!owner.is_null()).then(|| sid_string(owner)).transpose()?;
+    let dacl = if dacl.is_null() {
+        None
+    } else {
+        Some(aces(dacl)?)
+    };
+    Ok(Security { owner, dacl })
+}
+
+fn aces(dacl: *mut ACL) -> io::Result<Vec<Ace>> {
+    let mut info = ACL_SIZE_INFORMATION::default();
+    // SAFETY: `dacl` is a valid ACL inside a live security descriptor;
+    // `info` is the structure AclSizeInformation asks for.
+    let ok = unsafe {
+        GetAclInformation(
+            dacl,
+            (&mut info as *mut ACL_SIZE_INFORMATION).cast(),
+            std::mem::size_of::<ACL_SIZE_INFORMATION>() as u32,
+            AclSizeInformation,
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::with_capacity(info.AceCount as usize);
+    for i in 0..info.AceCount {
+        let mut ace: *mut core::ffi::c_void = std::ptr::null_mut();
+        // SAFETY: `i` is below the ACL's entry count.
+        if unsafe { GetAce(dacl, i, &mut ace) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: every ACE starts with an ACE_HEADER.
+        let header: ACE_HEADER = unsafe { std::ptr::read_unaligned(ace.cast()) };
+        if header.AceType != acl::ACCESS_ALLOWED {
+            // Deny and object entries never grant a right; record the
+            // type so the judgement can see them.
+            out.push(Ace {
+                kind: header.AceType,
+                flags: header.AceFlags,
+                mask: 0,
+                sid: String::new(),
+            });
+            continue;
+        }
+        let allowed = ace.cast::<ACCESS_ALLOWED_ACE>();
+        // SAFETY: an access-allowed ACE has this layout; its SID starts at
+        // `SidStart` and lies within the ACE.
+        let (mask, sid) = unsafe {
+            (
+                std::ptr::read_unaligned(&raw const (*allowed).Mask),
+                (&raw mut (*allowed).SidStart).cast::<core::ffi::c_void>(),
+            )
+        };
+        out.push(Ace {
+            kind: header.AceType,
+            flags: header.AceFlags,
+            mask,
+            sid: sid_string(sid)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn sid_string(sid: PSID) -> io::Result<String> {
+    let mut text: *mut u16 = std::ptr::null_mut();
+    // SAFETY: `sid` is a valid SID; the out-pointer is valid.
+    if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let _free = Local(text.cast());
+    // SAFETY: on success `text` is a NUL-terminated wide string.
+    let len = (0..).take_while(|&i| unsafe { *text.add(i) } != 0).count();
+    // SAFETY: `len` characters were just read from it.
+    let chars = unsafe { std::slice::from_raw_parts(text, len) };
+    Ok(String::from_utf16_lossy(chars))
+}
+
+/// Gives `dir` (and the files directly in it) [`PROTECTED_SDDL`]: only
+/// SYSTEM and Administrators can change them.
+pub fn protect_dir(dir: &Path) -> io::Result<()> {
+    let sddl = wide(std::ffi::OsStr::new(PROTECTED_SDDL));
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: `sddl` is NUL-terminated; revision 1 is the only one.
+    let ok = unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            sddl.as_ptr(),
+            1,
+            &mut sd,
+            std::ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let _sd = Local(sd);
+    let (mut present, mut defaulted) = (0, 0);
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut owner: PSID = std::ptr::null_mut();
+    // SAFETY: `sd` is the valid descriptor just built; out-pointers valid.
+    let ok = unsafe {
+        GetSecurityDescriptorDacl(sd, &mut present, &mut dacl, &mut defaulted) != 0
+            && GetSecurityDescriptorOwner(sd, &mut owner, &mut defaulted) != 0
+    };
+    if !ok {
+        return Err(io::Error::last_os_error());
+    }
+    let mut targets = vec![dir.to_path_buf()];
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            targets.push(entry.path());
+        }
+    }
+    for target in targets {
+        let name = wide(target.as_os_str());
+        // SAFETY: `name` is NUL-terminated; owner and DACL point into the
+        // live descriptor `sd`.
+        let rc = unsafe {
+            SetNamedSecurityInfoW(
+                name.as_ptr(),
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION
+                    | DACL_SECURITY_INFORMATION
+                    | PROTECTED_DACL_SECURITY_INFORMATION,
+                owner,
+                std::ptr::null_mut(),
+                dacl,
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::other(format!(
+                "cannot set the permissions of {}: {}",
+                target.display(),
+                io::Error::from_raw_os_error(rc as i32)
+            )));
+        }
+    }
+    Ok(())
+}

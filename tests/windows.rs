@@ -1,0 +1,408 @@
+//! varco.exe for real: built for x86_64-pc-windows-gnu with mingw-w64 and
+//! run under Wine against real Windows processes.
+//!
+//! The harness builds, once per test run: the release `varco.exe` (in its
+//! own target folder, because the running `cargo test` holds the lock of
+//! ours), a fake `AnyDesk.exe` (a mingw-compiled sleep), the
+//! `bcryptprimitives.dll` shim Wine 8 lacks, and a Wine prefix of our own.
+//! A missing Wine or mingw is a failure that says how to get them.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Scratch, exits_within, open_window, read_records};
+
+const WINE: &str = "/usr/lib/wine/wine64";
+const MINGW: &str = "x86_64-w64-mingw32-gcc";
+
+/// Everything the tests run, built once.
+struct Kit {
+    /// Folder with varco.exe, the fake tools and the shim DLL.
+    bin: PathBuf,
+    /// The Wine prefix (C: drive and registry).
+    prefix: PathBuf,
+}
+
+fn kit() -> &'static Kit {
+    static KIT: OnceLock<Kit> = OnceLock::new();
+    KIT.get_or_init(build_kit)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn build_kit() -> Kit {
+    for (tool, package) in [(WINE, "wine64"), (MINGW, "gcc-mingw-w64-x86-64")] {
+        let found = Path::new(tool).is_file() || support::on_path(tool).is_some();
+        assert!(
+            found,
+            "{tool} not found: install {package} (bash tests/run.sh installs it)"
+        );
+    }
+    let work = root().join("target").join("wine");
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // Another test binary run at the same time (or a second cargo test)
+    // must not build the prefix twice.
+    let lock = std::fs::File::create(work.join(".lock")).unwrap();
+    lock.lock().unwrap();
+
+    let started = Instant::now();
+    build_varco_exe(&bin);
+    eprintln!("varco.exe built in {:?}", started.elapsed());
+    mingw(
+        &bin,
+        "bcryptprimitives.dll",
+        SHIM_C,
+        &["-shared", "-ladvapi32"],
+        Some(SHIM_DEF),
+    );
+    mingw(&bin, "AnyDesk.exe", SLEEP_C, &[], None);
+    mingw(&bin, "notepad-like.exe", SLEEP_C, &[], None);
+    // A renamed copy: the PE is what matters, not how it was built.
+    std::fs::copy(bin.join("AnyDesk.exe"), bin.join("helper.exe")).unwrap();
+    mingw(&bin, "launcher.exe", LAUNCHER_C, &[], None);
+
+    let prefix = work.join("prefix");
+    let marker = prefix.join(".varco-ready");
+    if !marker.exists() {
+        let started = Instant::now();
+        let _ = std::fs::remove_dir_all(&prefix);
+        let out = wine_command(&prefix)
+            .arg("wineboot")
+            .arg("-i")
+            .output()
+            .unwrap();
+        assert!(
+            prefix.join("drive_c").is_dir(),
+            "wineboot did not create the prefix {}: {}",
+            prefix.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&marker, "").unwrap();
+        eprintln!("Wine prefix created in {:?}", started.elapsed());
+    }
+    Kit { bin, prefix }
+}
+
+/// `cargo build --release --target x86_64-pc-windows-gnu`, in a target
+/// folder of its own.
+fn build_varco_exe(bin: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = root().join("target").join("windows-build");
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .args(["build", "--release", "--target", "x86_64-pc-windows-gnu"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo build --release --target x86_64-pc-windows-gnu failed (is the rustup target installed? bash tests/run.sh adds it):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exe = target_dir.join("x86_64-pc-windows-gnu/release/varco.exe");
+    std::fs::copy(&exe, bin.join("varco.exe")).unwrap();
+}
+
+/// Compiles one C file with mingw-w64 into `bin/name`.
+fn mingw(bin: &Path, name: &str, source: &str, flags: &[&str], def: Option<&str>) {
+    let src = bin.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let mut cmd = Command::new(MINGW);
+    cmd.arg("-O2").arg("-o").arg(bin.join(name)).arg(&src);
+    if let Some(def) = def {
+        let def_path = bin.join(format!("{name}.def"));
+        std::fs::write(&def_path, def).unwrap();
+        cmd.arg(def_path);
+    }
+    let out = cmd.args(flags).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{MINGW} {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Rust's standard library asks bcryptprimitives.dll for ProcessPrng,
+/// which Wine 8.0 lacks; this stand-in answers from RtlGenRandom.
+const SHIM_C: &str = r#"
+#include <windows.h>
+BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length);
+BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
+    while (len > 0) {
+        ULONG chunk = len > 0x10000000 ? 0x10000000 : (ULONG)len;
+        if (!SystemFunction036(data, chunk)) return FALSE;
+        data += chunk;
+        len -= chunk;
+    }
+    return TRUE;
+}
+"#;
+const SHIM_DEF: &str = "LIBRARY bcryptprimitives\nEXPORTS\n    ProcessPrng\n";
+
+/// A fake tool: sleeps for argv[1] seconds.
+const SLEEP_C: &str = r#"
+#include <windows.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    Sleep(argc > 1 ? atoi(argv[1]) * 1000 : 60000);
+    return 0;
+}
+"#;
+
+/// A tool that starts a helper (argv[1]) and waits for it: stopping the
+/// tool must stop the helper too.
+const LAUNCHER_C: &str = r#"
+#include <windows.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    STARTUPINFOA si = { sizeof(si) };
+    PROCESS_INFORMATION pi;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"%s\" 60", argv[1]);
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) return 2;
+    printf("helper %lu\n", pi.dwProcessId);
+    fflush(stdout);
+    WaitForSingleObject(pi.hProcess, INFINITE);
+    return 0;
+}
+"#;
+
+fn wine_command(prefix: &Path) -> Command {
+    let mut cmd = Command::new(WINE);
+    cmd.env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        // No Mono or Gecko install prompts (and no network).
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .env("WINEARCH", "win64")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    cmd
+}
+
+/// `varco.exe ARGS` (or another program of the kit) under Wine.
+fn wine(program: &str) -> Command {
+    let k = kit();
+    let mut cmd = wine_command(&k.prefix);
+    cmd.arg(k.bin.join(program));
+    cmd
+}
+
+/// How a Linux path reads inside Wine (drive Z: is the Linux root).
+fn win_path(p: &Path) -> String {
+    format!("Z:{}", p.display()).replace('/', "\\")
+}
+
+/// `C:\ProgramData\varco` of the test prefix, emptied.
+fn program_data_varco() -> PathBuf {
+    let dir = kit().prefix.join("drive_c/ProgramData/varco");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `varco.exe run` under Wine, killed when dropped.
+struct WinDaemon {
+    child: Child,
+    audit: PathBuf,
+}
+
+impl WinDaemon {
+    /// Starts `varco.exe run ARGS` and waits for its `started` record in
+    /// `audit` (the Linux path of the log it writes).
+    fn start(audit: &Path, args: &[&str]) -> WinDaemon {
+        let child = wine("varco.exe")
+            .arg("run")
+            .args(args)
+            .env("VARCO_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let d = WinDaemon {
+            child,
+            audit: audit.to_path_buf(),
+        };
+        d.wait_for(|r| r["event"] == "started", Duration::from_secs(30))
+            .unwrap_or_else(|| {
+                panic!("varco.exe wrote no `started` record to {}", audit.display())
+            });
+        d
+    }
+
+    fn wait_for(&self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = read_records(&self.audit).into_iter().find(|r| pred(r)) {
+                return Some(r);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for WinDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a program of the kit under Wine with `args`.
+fn spawn(program: &str, args: &[&str]) -> Child {
+    wine(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn is_record_for(r: &Value, exe_name: &str) -> bool {
+    r["exe"].as_str().is_some_and(|e| {
+        e.to_ascii_lowercase()
+            .ends_with(&exe_name.to_ascii_lowercase())
+    })
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap()
+}
+
+#[test]
+fn unscheduled_anydesk_exe_is_stopped_within_two_seconds_and_recorded_blocked() {
+    let s = Scratch::new("win-blocked");
+    let config = s.write("approved-windows.toml", "mode = \"block\"\n");
+    let audit = s.path("audit.jsonl");
+    let _d = WinDaemon::start(
+        &audit,
+        &[
+            "--config",
+            &win_path(&config),
+            "--audit-log",
+            &win_path(&audit),
+            "--poll-ms",
+            "200",
+        ],
+    );
+    let started = Instant::now();
+    let mut tool = spawn("AnyDesk.exe", &["60"]);
+    assert!(
+        exits_within(&mut tool, Duration::from_secs(2)),
+        "AnyDesk.exe still running under Wine 2 s after it was started"
+    );
+    let took = started.elapsed();
+    let r = _d
+        .wait_for(
+            |r| r["event"] == "blocked" && is_record_for(r, "AnyDesk.exe"),
+            Duration::from_secs(2),
+        )
+        .expect("no `blocked` record for AnyDesk.exe");
+    assert_eq!(r["tool"], "anydesk");
+    assert_eq!(r["window"], Value::Null);
+    assert!(r["outcome"].as_str().unwrap().starts_with("stopped"), "{r}");
+    eprintln!("AnyDesk.exe under Wine: start to stopped {took:?}");
+}
+
+#[test]
+fn anydesk_exe_inside_its_window_lives_and_is_recorded_allowed() {
+    let s = Scratch::new("win-allowed");
+    let config = s.write(
+        "approved-windows.toml",
+        &open_window("INC-W1", "\"anydesk\""),
+    );
+    let audit = s.path("audit.jsonl");
+    let d = WinDaemon::start(
+        &audit,
+        &[
+            "--config",
+            &win_path(&config),
+            "--audit-log",
+            &win_path(&audit),
+        ],
+    );
+    let mut tool = spawn("AnyDesk.exe", &["60"]);
+    let r = d
+        .wait_for(|r| is_record_for(r, "AnyDesk.exe"), Duration::from_secs(5))
+        .expect("no record for AnyDesk.exe");
+    assert_eq!(r["event"], "allowed", "{r}");
+    assert_eq!(r["window"], "INC-W1");
+    assert_eq!(r["technician"], "Mario Rossi");
+    assert!(
+        !exits_within(&mut tool, Duration::from_millis(1500)),
+        "an admitted AnyDesk.exe was stopped"
+    );
+    tool.kill().unwrap();
+    tool.wait().unwrap();
+}
+
+#[test]
+fn check_prints_file_line_col_for_a_bad_file() {
+    let s = Scratch::new("win-check");
+    let bad = s.write(
+        "bad.toml",
+        "mode = \"blok\"\n[[window]]\nid = \"x\"\ntools = [\"anydsk\"]\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T16:00:00\n",
+    );
+    let arg = win_path(&bad);
+    let out = run(wine("varco.exe").arg("check").arg(&arg));
+    assert!(!out.status.success(), "a bad file passed `varco.exe check`");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{arg}:1:8: mode \"blok\" is not known")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{arg}:4:10: unknown tool \"anydsk\"")),
+        "{err}"
+    );
+    let good = s.write("good.toml", &open_window("INC-W2", "\"anydesk\""));
+    let out = run(wine("varco.exe").arg("check").arg(win_path(&good)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK — 1 window(s)"));
+}
+
+#[test]
+fn defaults_read_and_log_under_programdata_varco() {
+    let _s = Scratch::new("win-programdata");
+    let dir = program_data_varco();
+    std::fs::write(
+        dir.join("approved-windows.toml"),
+        open_window("INC-PD", "\"anydesk\""),
+    )
+    .unwrap();
+    let audit = dir.join("audit.jsonl");
+    let d = WinDaemon::start(&audit, &[]);
+    let started = d
+        .wait_for(|r| r["event"] == "started", Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(
+        started["config"], "C:\\ProgramData\\varco\\approved-windows.toml",
+        "{started}"
+    );
+    let mut tool = spawn("AnyDesk.exe", &["60"]);
+    let r = d
+        .wait_for(|r| is_record_for(r, "AnyDesk.exe"), Duration::from_secs(5))
+        .expect("no record for AnyDesk.exe in C:\\ProgramData\\varco\\audit.jsonl");
+    assert_eq!(
+        r["window"], "INC-PD",
+        "the ProgramData file was not the one read"
+    );
+    tool.kill().unwrap();
+    tool.wait().unwrap();
+}
