@@ -21,7 +21,7 @@ use crate::notify::{self, Level};
 use crate::policy::{Policy, SharedPolicy};
 use crate::process::ProcessFacts;
 use crate::schedule::{Mode, Schedule};
-use crate::source::{Observation, ProcessSource, scan::Scan};
+use crate::source::{Observation, ProcessSource};
 use crate::sys;
 
 /// How often the windows file is re-read and admitted tools re-checked.
@@ -76,7 +76,7 @@ struct Daemon {
 
 async fn run_async(options: Options) -> Result<(), DaemonError> {
     let catalog = Catalog::embedded()?;
-    let audit = match AuditLog::open(&options.audit_log, Vec::new()) {
+    let audit = match AuditLog::open(&options.audit_log, crate::eventlog::sinks()) {
         Ok(a) => a,
         Err(e) => {
             // Enforcement matters more than the file: go on, and say so on
@@ -85,13 +85,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
                 "cannot open the audit log {}: {e}; records go to the service log only — pass --audit-log FILE",
                 options.audit_log.display()
             );
-            AuditLog::stderr(Vec::new())?
+            AuditLog::stderr(crate::eventlog::sinks())?
         }
     };
-    let source: Box<dyn ProcessSource> = Box::new(Scan::new(
-        options.poll,
-        "portable process scan (no event source in this build)",
-    ));
+    let source: Box<dyn ProcessSource> = crate::source::platform_default(options.poll);
     let mut daemon = Daemon {
         policy: SharedPolicy::new(Policy {
             catalog,

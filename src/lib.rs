@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod decide;
 pub mod diagnostic;
 pub mod enforce;
+pub mod eventlog;
 pub mod messages;
 pub mod notify;
 pub mod policy;

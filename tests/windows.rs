@@ -406,3 +406,127 @@ fn defaults_read_and_log_under_programdata_varco() {
     tool.kill().unwrap();
     tool.wait().unwrap();
 }
+
+/// Linux pids of Wine processes whose command line contains `needle`.
+fn wine_processes(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+fn the_whole_tree_is_stopped_with_terminate_process() {
+    let s = Scratch::new("win-tree");
+    let config = s.write("approved-windows.toml", "");
+    let audit = s.path("audit.jsonl");
+    let bin = &kit().bin;
+    // A TeamViewer.exe that starts helper.exe and waits for it.
+    std::fs::copy(bin.join("launcher.exe"), bin.join("TeamViewer.exe")).unwrap();
+    let d = WinDaemon::start(
+        &audit,
+        &[
+            "--config",
+            &win_path(&config),
+            "--audit-log",
+            &win_path(&audit),
+            "--poll-ms",
+            "200",
+        ],
+    );
+    let helper = win_path(&bin.join("helper.exe"));
+    let mut tool = spawn("TeamViewer.exe", &[&helper]);
+    assert!(
+        exits_within(&mut tool, Duration::from_secs(3)),
+        "TeamViewer.exe still running"
+    );
+    let r = d
+        .wait_for(
+            |r| r["event"] == "blocked" && is_record_for(r, "TeamViewer.exe"),
+            Duration::from_secs(2),
+        )
+        .expect("no `blocked` record for TeamViewer.exe");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !wine_processes("helper.exe 60").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        wine_processes("helper.exe 60").is_empty(),
+        "the helper outlived its tool; record: {r}"
+    );
+    // The tool and its helper, each by its own TerminateProcess.
+    assert_eq!(r["outcome"], "stopped 2 process(es)", "{r}");
+}
+
+#[test]
+fn without_wmi_events_the_scan_runs_and_says_why_and_records_reach_the_event_log() {
+    let s = Scratch::new("win-source");
+    let config = s.write("approved-windows.toml", "");
+    let audit = s.path("audit.jsonl");
+    // Wine's Event Log is a stub that traces what ReportEventW receives:
+    // that trace is what this test reads.
+    let child = wine("varco.exe")
+        .args([
+            "run",
+            "--config",
+            &win_path(&config),
+            "--audit-log",
+            &win_path(&audit),
+        ])
+        .env("WINEDEBUG", "-all,+eventlog")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut d = WinDaemon {
+        child,
+        audit: audit.clone(),
+    };
+    let started = d
+        .wait_for(|r| r["event"] == "started", Duration::from_secs(30))
+        .expect("no `started` record");
+    // Wine answers event queries with WBEM_E_FAILED: the fallback is
+    // chosen, and the record says why.
+    assert_eq!(started["source"], "scan", "{started}");
+    assert!(
+        started["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Win32_ProcessStartTrace"),
+        "{started}"
+    );
+    let mut tool = spawn("AnyDesk.exe", &["60"]);
+    assert!(exits_within(&mut tool, Duration::from_secs(3)));
+    d.wait_for(|r| r["event"] == "blocked", Duration::from_secs(2))
+        .expect("no `blocked` record");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = d.child.kill();
+    let mut trace = String::new();
+    use std::io::Read;
+    d.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut trace)
+        .unwrap();
+    let reports: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("ReportEventW"))
+        .collect();
+    assert!(
+        reports.iter().any(|l| l.contains("varco started (scan)")),
+        "no `started` entry reached ReportEventW:\n{trace}"
+    );
+    assert!(
+        reports
+            .iter()
+            .any(|l| l.contains("varco: AnyDesk outside every window")
+                && l.contains("\\\"event\\\":\\\"blocked\\\"")),
+        "no `blocked` entry with its JSON reached ReportEventW:\n{}",
+        reports.join("\n")
+    );
+}

@@ -6,6 +6,10 @@
 //! Windows process events) slot in behind the same trait.
 
 pub mod scan;
+#[cfg(windows)]
+pub mod wmi;
+
+use std::time::Duration;
 
 use tokio::sync::mpsc::Sender;
 
@@ -40,4 +44,26 @@ pub trait ProcessSource: Send + 'static {
     /// Watches until `events` is closed. Runs on its own thread: sources
     /// may block on the kernel.
     fn run(self: Box<Self>, events: Sender<Observation>);
+}
+
+/// The best source this platform offers, with the scan (every `poll`) as
+/// the fallback; the chosen source's `reason` says why.
+pub fn platform_default(poll: Duration) -> Box<dyn ProcessSource> {
+    #[cfg(windows)]
+    {
+        match wmi::WmiEvents::probe() {
+            Ok(events) => Box::new(events),
+            Err(why) => {
+                tracing::warn!("{why}; falling back to the process scan");
+                Box::new(scan::Scan::new(poll, why))
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        Box::new(scan::Scan::new(
+            poll,
+            "portable process scan (no event source in this build)",
+        ))
+    }
 }

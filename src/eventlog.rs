@@ -1,0 +1,133 @@
+//! Audit records in the Windows Event Log (Application log, source
+//! `varco`), where a Windows IT department and its monitoring look first.
+//!
+//! Each entry carries the same JSON line as the audit file, after a
+//! one-line summary, so nothing is lost and log collectors can parse it.
+//! Event ids are stable per event kind so alerts can filter on them.
+
+use crate::audit::{AuditSink, Event};
+
+/// The event source name (install.ps1 registers it).
+pub const SOURCE: &str = "varco";
+
+/// Stable Event Log id of each audit event.
+pub fn event_id(event: Event) -> u32 {
+    match event {
+        Event::Allowed => 1001,
+        Event::Blocked => 1002,
+        Event::Alerted => 1003,
+        Event::ConfigError => 1004,
+        Event::Started => 1005,
+        Event::Stopped => 1006,
+    }
+}
+
+/// The extra audit sinks of this platform: the Event Log on Windows,
+/// none elsewhere. A failure to open it is logged; the file log goes on.
+pub fn sinks() -> Vec<Box<dyn AuditSink>> {
+    #[cfg(windows)]
+    {
+        match crate::sys::EventLog::open(SOURCE) {
+            Ok(log) => vec![Box::new(windows::EventLogSink(log)) as Box<dyn AuditSink>],
+            Err(e) => {
+                tracing::error!(
+                    "cannot open the Windows Event Log (source {SOURCE}): {e}; records go to the audit file only"
+                );
+                Vec::new()
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        Vec::new()
+    }
+}
+
+#[cfg(windows)]
+mod windows {
+    use std::io;
+
+    use super::event_id;
+    use crate::audit::{AuditSink, Event, Record};
+    use crate::sys::{EventLog, Severity};
+
+    pub struct EventLogSink(pub EventLog);
+
+    impl AuditSink for EventLogSink {
+        fn write(&mut self, record: &Record, line: &str) -> io::Result<()> {
+            let severity = match record.event {
+                Event::Blocked | Event::Alerted => Severity::Warning,
+                Event::ConfigError => Severity::Error,
+                Event::Allowed | Event::Started | Event::Stopped => Severity::Information,
+            };
+            let text = format!("{}\n{line}", super::summary(record));
+            self.0.report(severity, event_id(record.event), &text)
+        }
+
+        fn name(&self) -> String {
+            "the Windows Event Log".into()
+        }
+    }
+}
+
+/// One line a person reads first in Event Viewer.
+pub fn summary(r: &crate::audit::Record) -> String {
+    let tool = r.tool_name.as_deref().or(r.tool.as_deref());
+    match (r.event, tool) {
+        (Event::Allowed, Some(t)) => format!(
+            "varco: {t} allowed by window {}",
+            r.window.as_deref().unwrap_or("?")
+        ),
+        (Event::Blocked, Some(t)) => format!(
+            "varco: {t} outside every window — {}",
+            r.outcome.as_deref().unwrap_or("blocked")
+        ),
+        (Event::Alerted, Some(t)) => {
+            format!("varco: {t} running outside every window (alert mode)")
+        }
+        (Event::ConfigError, _) => format!(
+            "varco: problem with the windows file — {}",
+            r.reason.as_deref().unwrap_or("")
+        ),
+        (Event::Started, _) => format!(
+            "varco started ({})",
+            r.source.as_deref().unwrap_or("unknown source")
+        ),
+        (Event::Stopped, _) => "varco stopped".to_string(),
+        (event, None) => format!("varco: {event:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Record;
+    use crate::schedule::Mode;
+
+    #[test]
+    fn a_blocked_record_reads_plainly_and_ids_are_distinct() {
+        let tz = jiff::tz::TimeZone::UTC;
+        let mut r = Record::new(
+            Event::Blocked,
+            jiff::Timestamp::UNIX_EPOCH,
+            &tz,
+            Mode::Block,
+        );
+        r.tool_name = Some("AnyDesk".into());
+        r.outcome = Some("stopped 2 process(es)".into());
+        assert_eq!(
+            summary(&r),
+            "varco: AnyDesk outside every window — stopped 2 process(es)"
+        );
+        let all = [
+            Event::Allowed,
+            Event::Blocked,
+            Event::Alerted,
+            Event::ConfigError,
+            Event::Started,
+            Event::Stopped,
+        ];
+        let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
+        assert_eq!(ids.len(), all.len());
+    }
+}
