@@ -59,6 +59,36 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Windows: install, remove, start or stop the varco service.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+    /// Windows: the per-session agent that shows the service's notices
+    /// (started at every logon by `varco service install`).
+    Agent {
+        /// Send a test notice to the agent of this session and print its
+        /// answer, to check that the agent runs and can show toasts.
+        #[arg(long)]
+        test: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceAction {
+    /// Install (or repair) the service, %ProgramData%\varco with its
+    /// permissions, the Event Log source and the agent at logon.
+    Install,
+    /// Stop and remove the service and the agent's logon entry; keeps
+    /// %ProgramData%\varco.
+    Uninstall,
+    /// Start the installed service.
+    Start,
+    /// Stop the service (enforcement is off until it starts again).
+    Stop,
+    /// The service's own entry point, started by the service manager.
+    #[command(hide = true)]
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,7 +121,7 @@ impl From<ModeArg> for Mode {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Run { .. }) {
+    let default_level = if matches!(cli.command, Command::Run { .. } | Command::Agent { .. }) {
         "info"
     } else {
         "warn"
@@ -134,6 +164,23 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Check { file } => check(&file, &catalog),
+        Command::Service { action } => {
+            let result = match action {
+                ServiceAction::Install => crate::service::install(),
+                ServiceAction::Uninstall => crate::service::uninstall(),
+                ServiceAction::Start => crate::service::start(),
+                ServiceAction::Stop => crate::service::stop(),
+                ServiceAction::Run => crate::service::run_service(),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("varco service: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Agent { test } => agent(test),
         Command::Status { config } => status(
             config.map_or_else(config::default_source, ConfigSource::File),
             &catalog,
@@ -162,6 +209,39 @@ pub fn main() -> ExitCode {
             },
         },
     }
+}
+
+#[cfg(windows)]
+fn agent(test: bool) -> ExitCode {
+    if test {
+        return match crate::session_agent::test_notice() {
+            Ok(answer) => {
+                println!("agent answered: {answer}");
+                if answer == crate::session_agent::SHOWN {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("varco agent --test: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match crate::session_agent::serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("varco agent: {e} — is another varco agent already running in this session?");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(windows))]
+fn agent(_test: bool) -> ExitCode {
+    eprintln!("varco agent: not available in this build yet");
+    ExitCode::FAILURE
 }
 
 fn check(file: &std::path::Path, catalog: &Catalog) -> ExitCode {
@@ -215,6 +295,16 @@ fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
         },
     };
     println!("windows file: {}", source.describe());
+    if let ConfigSource::File(path) = &source
+        && path.exists()
+    {
+        match crate::sys::untrusted_reason(path) {
+            None => println!("permissions: only administrators can change it"),
+            Some(why) => {
+                println!("PERMISSIONS: {why} → the system service refuses this file (fail closed)")
+            }
+        }
+    }
     if let Some(e) = &problem {
         println!("PROBLEM: {e}");
         println!("→ no window is open until the file is fixed (fail closed)");

@@ -38,9 +38,14 @@ impl ConfigSource {
 /// IT's folder for varco: `/etc/varco` on Unix, `%ProgramData%\varco` on
 /// Windows.
 pub fn system_dir() -> Option<PathBuf> {
-    if cfg!(windows) {
-        std::env::var_os("ProgramData").map(|p| PathBuf::from(p).join("varco"))
-    } else {
+    #[cfg(windows)]
+    {
+        sys::program_data()
+            .or_else(|| std::env::var_os("ProgramData").map(PathBuf::from))
+            .map(|p| p.join("varco"))
+    }
+    #[cfg(not(windows))]
+    {
         Some(PathBuf::from("/etc/varco"))
     }
 }

@@ -59,7 +59,19 @@ pub fn run(options: Options) -> Result<(), DaemonError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(run_async(options))
+        .block_on(run_async(options, None))
+}
+
+/// Runs until SIGTERM/SIGINT or until `stop` fires (or is dropped): the
+/// Windows service stops this way when the service manager asks.
+pub fn run_until(
+    options: Options,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), DaemonError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_async(options, Some(stop)))
 }
 
 struct Daemon {
@@ -74,7 +86,10 @@ struct Daemon {
     source_name: &'static str,
 }
 
-async fn run_async(options: Options) -> Result<(), DaemonError> {
+async fn run_async(
+    options: Options,
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<(), DaemonError> {
     let catalog = Catalog::embedded()?;
     let audit = match AuditLog::open(&options.audit_log, crate::eventlog::sinks()) {
         Ok(a) => a,
@@ -114,7 +129,15 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         .spawn(move || source.run(tx))?;
 
     let mut tick = tokio::time::interval(TICK);
-    let shutdown = shutdown_signal();
+    let shutdown = async move {
+        match stop {
+            Some(stop) => tokio::select! {
+                why = shutdown_signal() => why,
+                _ = stop => "stop requested by the service manager",
+            },
+            None => shutdown_signal().await,
+        }
+    };
     tokio::pin!(shutdown);
     let result = loop {
         tokio::select! {

@@ -26,5 +26,7 @@ pub mod notify;
 pub mod policy;
 pub mod process;
 pub mod schedule;
+pub mod service;
+pub mod session_agent;
 pub mod source;
 pub mod sys;

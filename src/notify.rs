@@ -52,7 +52,7 @@ mod platform {
     }
 }
 
-#[cfg(not(all(unix, not(target_os = "macos"))))]
+#[cfg(target_os = "macos")]
 mod platform {
     use notify_rust::Notification;
 
@@ -73,4 +73,47 @@ mod platform {
         .await
         .map_err(|e| e.to_string())?
     }
+}
+
+#[cfg(windows)]
+mod platform {
+    use super::Level;
+    use crate::messages::Message;
+    use crate::session_agent::{self, Notice};
+
+    /// A service (LocalSystem, session 0) has no desktop: the agents in
+    /// the user sessions show the notice. Anything else shows a toast.
+    pub async fn deliver(message: &Message, level: Level) -> Result<(), String> {
+        let (title, body) = (message.title.clone(), message.body.clone());
+        let as_service = crate::sys::is_local_system();
+        tokio::task::spawn_blocking(move || {
+            if as_service {
+                let notice = Notice {
+                    title,
+                    body,
+                    critical: level == Level::Critical,
+                };
+                session_agent::broadcast(&notice).map(|_| ())
+            } else {
+                super::toast(&title, &body, level)
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// Shows a WinRT toast under varco's AppUserModelID. Blocking: call it
+/// from a plain thread or `spawn_blocking`.
+#[cfg(windows)]
+pub fn toast(title: &str, body: &str, level: Level) -> Result<(), String> {
+    use notify_rust::{Notification, Timeout, Urgency};
+    let mut n = Notification::new();
+    n.app_id(crate::session_agent::APP_ID)
+        .summary(title)
+        .body(body);
+    if level == Level::Critical {
+        n.urgency(Urgency::Critical).timeout(Timeout::Never);
+    }
+    n.show().map(|_| ()).map_err(|e| e.to_string())
 }

@@ -9,10 +9,12 @@
 
 mod eventlog;
 mod pipe;
+mod registry;
 mod security;
 
 pub use eventlog::{EventLog, Severity};
 pub use pipe::{PipeListener, connect_pipe, current_session, pipe_name, session_of, sessions};
+pub use registry::{RegValue, delete_machine_key, delete_machine_value, set_machine_value};
 pub use security::{protect_dir, untrusted_reason};
 
 use std::collections::HashSet;
@@ -273,6 +275,30 @@ fn in_administrators() -> bool {
     // was just built; the out-pointer is valid.
     let ok = unsafe { CheckTokenMembership(std::ptr::null_mut(), psid, &mut member) };
     ok != 0 && member != 0
+}
+
+/// The machine-wide data folder (`C:\ProgramData`), asked of the shell
+/// rather than read from `%ProgramData%`: a service's environment, or a
+/// user's, may say otherwise.
+pub fn program_data() -> Option<std::path::PathBuf> {
+    use windows_sys::Win32::System::Com::CoTaskMemFree;
+    use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, SHGetKnownFolderPath};
+    let mut path: *mut u16 = std::ptr::null_mut();
+    // SAFETY: the GUID is a static; no token; valid out-pointer. The
+    // returned string is freed with CoTaskMemFree below, even on failure
+    // (as the API documents).
+    let hr =
+        unsafe { SHGetKnownFolderPath(&FOLDERID_ProgramData, 0, std::ptr::null_mut(), &mut path) };
+    let result = (hr == 0 && !path.is_null()).then(|| {
+        // SAFETY: on success `path` is a NUL-terminated wide string.
+        let len = (0..).take_while(|&i| unsafe { *path.add(i) } != 0).count();
+        // SAFETY: `len` characters were just read from it.
+        let chars = unsafe { std::slice::from_raw_parts(path, len) };
+        std::path::PathBuf::from(String::from_utf16_lossy(chars))
+    });
+    // SAFETY: `path` came from SHGetKnownFolderPath (null is allowed).
+    unsafe { CoTaskMemFree(path.cast()) };
+    result
 }
 
 /// Writes `s` as a NUL-terminated UTF-16 string for the wide-char APIs.
