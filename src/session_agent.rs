@@ -134,6 +134,9 @@ mod windows {
 
     /// `varco agent`: shows each notice the service sends as a toast.
     pub fn serve() -> std::io::Result<()> {
+        // Started at logon, the agent must not leave a console window on
+        // the operator's screen.
+        sys::drop_own_console();
         serve_lines(|line| match serde_json::from_str::<Notice>(line) {
             Ok(n) => {
                 tracing::info!("notice from the service: {}", n.title);

@@ -644,3 +644,66 @@ fn the_agent_answers_over_its_named_pipe() {
         "{rest}"
     );
 }
+
+#[test]
+fn release_zip_holds_the_exe_the_scripts_and_the_example() {
+    let k = kit();
+    let zip = root().join("target/varco-windows.zip");
+    let _ = std::fs::remove_file(&zip);
+    let files = [
+        k.bin.join("varco.exe"),
+        root().join("packaging/windows/install.ps1"),
+        root().join("packaging/windows/uninstall.ps1"),
+        root().join("config/approved-windows.example.toml"),
+    ];
+    let zip_bin = support::on_path("zip")
+        .unwrap_or_else(|| panic!("zip not found: install it (bash tests/run.sh installs it)"));
+    let out = run(Command::new(zip_bin)
+        .arg("-j")
+        .arg("-q")
+        .arg(&zip)
+        .args(&files));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = run(Command::new("zip").arg("-sf").arg(&zip));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for name in [
+        "varco.exe",
+        "install.ps1",
+        "uninstall.ps1",
+        "approved-windows.example.toml",
+    ] {
+        assert!(
+            listing.contains(name),
+            "{name} missing from the zip:\n{listing}"
+        );
+    }
+    // The zipped exe is the one the Wine tests ran.
+    let out = run(wine("varco.exe").arg("--version"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("varco "));
+    eprintln!(
+        "{}: {} bytes",
+        zip.display(),
+        std::fs::metadata(&zip).unwrap().len()
+    );
+}
+
+#[test]
+fn status_reports_a_windows_file_non_administrators_can_change() {
+    let _s = Scratch::new("win-acl");
+    let dir = program_data_varco();
+    // Created from Linux: Wine reports it owned by the Wine user, not by
+    // Administrators, from the file's real security information.
+    std::fs::write(dir.join("approved-windows.toml"), "mode = \"block\"\n").unwrap();
+    let out = run(wine("varco.exe").arg("status"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "PERMISSIONS: C:\\ProgramData\\varco\\approved-windows.toml is owned by S-1-5-21-"
+        ) && stdout.contains("the system service refuses this file"),
+        "{stdout}"
+    );
+}

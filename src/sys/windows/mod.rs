@@ -301,6 +301,20 @@ pub fn program_data() -> Option<std::path::PathBuf> {
     result
 }
 
+/// Closes the console window Windows opened for this process alone (the
+/// agent started at logon), keeping a console shared with a prompt the
+/// user typed in.
+pub fn drop_own_console() {
+    use windows_sys::Win32::System::Console::{FreeConsole, GetConsoleProcessList};
+    let mut pids = [0u32; 2];
+    // SAFETY: the buffer holds 2 entries, as passed.
+    let attached = unsafe { GetConsoleProcessList(pids.as_mut_ptr(), 2) };
+    if attached == 1 {
+        // SAFETY: no arguments; detaching from our own console is harmless.
+        unsafe { FreeConsole() };
+    }
+}
+
 /// Writes `s` as a NUL-terminated UTF-16 string for the wide-char APIs.
 pub(crate) fn wide(s: &std::ffi::OsStr) -> Vec<u16> {
     use std::os::windows::ffi::OsStrExt;
