@@ -19,6 +19,7 @@ pub fn event_id(event: Event) -> u32 {
         Event::ConfigError => 1004,
         Event::Started => 1005,
         Event::Stopped => 1006,
+        Event::ConfigReloaded => 1007,
     }
 }
 
@@ -58,7 +59,9 @@ mod windows {
             let severity = match record.event {
                 Event::Blocked | Event::Alerted => Severity::Warning,
                 Event::ConfigError => Severity::Error,
-                Event::Allowed | Event::Started | Event::Stopped => Severity::Information,
+                Event::Allowed | Event::Started | Event::Stopped | Event::ConfigReloaded => {
+                    Severity::Information
+                }
             };
             let text = format!("{}\n{line}", super::summary(record));
             self.0.report(severity, event_id(record.event), &text)
@@ -94,6 +97,10 @@ pub fn summary(r: &crate::audit::Record) -> String {
             r.source.as_deref().unwrap_or("unknown source")
         ),
         (Event::Stopped, _) => "varco stopped".to_string(),
+        (Event::ConfigReloaded, _) => format!(
+            "varco: windows file reloaded ({})",
+            r.config.as_deref().unwrap_or("")
+        ),
         (event, None) => format!("varco: {event:?}"),
     }
 }
@@ -126,6 +133,7 @@ mod tests {
             Event::ConfigError,
             Event::Started,
             Event::Stopped,
+            Event::ConfigReloaded,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
         assert_eq!(ids.len(), all.len());

@@ -11,6 +11,8 @@
 //! [`schedule::Schedule`] into a [`decide::Decision`]; effects (kill,
 //! audit, notify) carry it out. Only the `sys` layer touches the OS.
 
+#![deny(unsafe_code)]
+
 pub mod acl;
 pub mod audit;
 pub mod catalog;
@@ -29,4 +31,5 @@ pub mod schedule;
 pub mod service;
 pub mod session_agent;
 pub mod source;
+#[allow(unsafe_code)] // the OS layer: every block carries a SAFETY comment
 pub mod sys;
