@@ -239,6 +239,24 @@ impl WinDaemon {
         d
     }
 
+    /// Starts `varco.exe run` on a windows file with `text` and an audit
+    /// log, both in `s`, scanning every 200 ms.
+    fn in_scratch(s: &Scratch, text: &str) -> WinDaemon {
+        let config = s.write("approved-windows.toml", text);
+        let audit = s.path("audit.jsonl");
+        WinDaemon::start(
+            &audit,
+            &[
+                "--config",
+                &win_path(&config),
+                "--audit-log",
+                &win_path(&audit),
+                "--poll-ms",
+                "200",
+            ],
+        )
+    }
+
     fn wait_for(&self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -284,19 +302,7 @@ fn run(cmd: &mut Command) -> Output {
 #[test]
 fn unscheduled_anydesk_exe_is_stopped_within_two_seconds_and_recorded_blocked() {
     let s = Scratch::new("win-blocked");
-    let config = s.write("approved-windows.toml", "mode = \"block\"\n");
-    let audit = s.path("audit.jsonl");
-    let _d = WinDaemon::start(
-        &audit,
-        &[
-            "--config",
-            &win_path(&config),
-            "--audit-log",
-            &win_path(&audit),
-            "--poll-ms",
-            "200",
-        ],
-    );
+    let _d = WinDaemon::in_scratch(&s, "mode = \"block\"\n");
     let started = Instant::now();
     let mut tool = spawn("AnyDesk.exe", &["60"]);
     assert!(
@@ -422,22 +428,10 @@ fn wine_processes(needle: &str) -> Vec<u32> {
 #[test]
 fn the_whole_tree_is_stopped_with_terminate_process() {
     let s = Scratch::new("win-tree");
-    let config = s.write("approved-windows.toml", "");
-    let audit = s.path("audit.jsonl");
     let bin = &kit().bin;
     // A TeamViewer.exe that starts helper.exe and waits for it.
     std::fs::copy(bin.join("launcher.exe"), bin.join("TeamViewer.exe")).unwrap();
-    let d = WinDaemon::start(
-        &audit,
-        &[
-            "--config",
-            &win_path(&config),
-            "--audit-log",
-            &win_path(&audit),
-            "--poll-ms",
-            "200",
-        ],
-    );
+    let d = WinDaemon::in_scratch(&s, "");
     let helper = win_path(&bin.join("helper.exe"));
     let mut tool = spawn("TeamViewer.exe", &[&helper]);
     assert!(

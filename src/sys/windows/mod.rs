@@ -220,9 +220,14 @@ pub fn is_administrator() -> bool {
 
 /// Whether this process runs as LocalSystem, i.e. as the varco service.
 pub fn is_local_system() -> bool {
-    let Some(token) = current_token() else {
-        return false;
-    };
+    // SAFETY: the SID is valid during the call (see `with_token_user`).
+    with_token_user(|sid| unsafe { IsWellKnownSid(sid, WinLocalSystemSid) != 0 }).unwrap_or(false)
+}
+
+/// Calls `f` with the SID of the account this process runs as. The SID is
+/// valid only during the call.
+pub(crate) fn with_token_user<T>(f: impl FnOnce(PSID) -> T) -> io::Result<T> {
+    let token = current_token().ok_or_else(io::Error::last_os_error)?;
     let mut buf = [0u8; 256];
     let mut len = 0u32;
     // SAFETY: the token is live; the buffer and its length are valid.
@@ -236,14 +241,13 @@ pub fn is_local_system() -> bool {
         )
     };
     if ok == 0 {
-        return false;
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
     // points into the same buffer; read_unaligned copes with the byte
     // array's alignment.
     let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
-    // SAFETY: the SID pointer is valid while `buf` lives.
-    unsafe { IsWellKnownSid(user.User.Sid, WinLocalSystemSid) != 0 }
+    Ok(f(user.User.Sid))
 }
 
 pub(crate) fn current_token() -> Option<Handle> {

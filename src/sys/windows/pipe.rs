@@ -13,9 +13,7 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle};
 
 use windows_sys::Win32::Foundation::{ERROR_PIPE_CONNECTED, HANDLE};
 use windows_sys::Win32::Security::Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW;
-use windows_sys::Win32::Security::{
-    GetTokenInformation, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_USER, TokenUser,
-};
+use windows_sys::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
 use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_ACCESS_DUPLEX};
 use windows_sys::Win32::System::Pipes::{
     ConnectNamedPipe, CreateNamedPipeW, GetNamedPipeServerProcessId, PIPE_READMODE_BYTE,
@@ -27,7 +25,7 @@ use windows_sys::Win32::System::RemoteDesktop::{
 };
 
 use super::security::{Local, sid_string};
-use super::{Handle, current_token, wide};
+use super::{Handle, wide, with_token_user};
 
 /// The pipe of the agent in `session`.
 pub fn pipe_name(session: u32) -> String {
@@ -156,26 +154,7 @@ fn instance(name: &[u16], sddl: &str, first: bool) -> io::Result<Handle> {
 }
 
 fn current_user_sid() -> io::Result<String> {
-    let token = current_token().ok_or_else(io::Error::last_os_error)?;
-    let mut buf = [0u8; 256];
-    let mut len = 0u32;
-    // SAFETY: live token; buffer and length valid.
-    if unsafe {
-        GetTokenInformation(
-            token.raw(),
-            TokenUser,
-            buf.as_mut_ptr().cast(),
-            buf.len() as u32,
-            &mut len,
-        )
-    } == 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
-    // points into `buf`.
-    let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
-    sid_string(user.User.Sid)
+    with_token_user(sid_string)?
 }
 
 /// The service's end: opens the pipe of `session`'s agent, after checking
