@@ -701,3 +701,51 @@ fn status_reports_a_windows_file_non_administrators_can_change() {
         "{stdout}"
     );
 }
+
+#[test]
+fn windows_layer_unit_tests_pass_under_wine() {
+    let _s = Scratch::new("win-unit");
+    let k = kit();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = run(Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "test",
+            "--release",
+            "--target",
+            "x86_64-pc-windows-gnu",
+            "--lib",
+            "--no-run",
+        ])
+        .arg("--target-dir")
+        .arg(root().join("target/windows-build")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let exe = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Executable unittests src/lib.rs ("))
+        .and_then(|l| l.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no unit-test executable in:\n{stderr}"));
+    // Next to the shim DLL, like varco.exe.
+    std::fs::copy(root().join(exe), k.bin.join("varco-unit-tests.exe")).unwrap();
+    let out = run(wine("varco-unit-tests.exe")
+        // Spawns the Unix `sleep`; the Windows scan is covered by the
+        // daemon tests above.
+        .args([
+            "--skip",
+            "source::scan::tests::reports_running_processes_once_and_new_ones_later",
+        ]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "sys::windows::tests::kills_a_child_tree_and_refuses_a_wrong_marker ... ok",
+        "sys::windows::tests::this_process_reads_its_own_account ... ok",
+        "acl::tests::the_installed_acl_is_trusted ... ok",
+    ] {
+        assert!(stdout.contains(name), "{name} did not run:\n{stdout}");
+    }
+}

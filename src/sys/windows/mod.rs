@@ -127,28 +127,37 @@ fn classify(e: io::Error) -> KillError {
 pub fn kill_tree(pid: u32, marker: u64) -> Result<Killed, KillError> {
     let access = PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION;
     let root = open(pid, access).map_err(classify)?;
-    match creation_time(&root) {
-        Some(c) if same_process(c, marker) => {}
+    let root_created = match creation_time(&root) {
+        Some(c) if same_process(c, marker) => c,
         Some(_) => return Err(KillError::Reused),
         None => return Err(KillError::Os(io::Error::last_os_error())),
-    }
+    };
     // The root goes first: once it is dead it starts no more helpers.
     terminate(&root).map_err(classify)?;
     let mut processes = 1;
     // (pid, creation time) of every process of the tree met so far.
-    let mut tree: Vec<(u32, u64)> = vec![(pid, marker)];
+    let mut tree: Vec<(u32, u64)> = vec![(pid, root_created)];
     let mut seen: HashSet<u32> = HashSet::from([pid]);
     // Helpers may start helpers while we work: repeat until a snapshot
     // shows no new descendant.
     for _ in 0..16 {
         let mut found = false;
-        for (child, parent) in parents().map_err(KillError::Os)? {
+        let snapshot = parents().map_err(KillError::Os)?;
+        let alive: HashSet<u32> = snapshot.iter().map(|(pid, _)| *pid).collect();
+        for (child, parent) in snapshot {
             if seen.contains(&child) {
                 continue;
             }
             let Some(&(_, parent_created)) = tree.iter().find(|(p, _)| *p == parent) else {
                 continue;
             };
+            // The parent pid, if it is running now, must still be the
+            // tree's process: a stopped member's pid reused by a newcomer
+            // does not make the newcomer's children ours.
+            if alive.contains(&parent) && start_marker(parent).is_some_and(|c| c != parent_created)
+            {
+                continue;
+            }
             let Ok(h) = open(child, access) else {
                 continue;
             };
@@ -323,4 +332,63 @@ pub fn drop_own_console() {
 pub(crate) fn wide(s: &std::ffi::OsStr) -> Vec<u16> {
     use std::os::windows::ffi::OsStrExt;
     s.encode_wide().chain(std::iter::once(0)).collect()
+}
+
+/// Run under Wine by `tests/windows.rs`
+/// (`windows_layer_unit_tests_pass_under_wine`).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn kills_a_child_tree_and_refuses_a_wrong_marker() {
+        // cmd.exe starting a second cmd.exe that waits on its input.
+        let mut child = Command::new("cmd.exe")
+            .args(["/c", "cmd.exe /c pause"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !parents().unwrap().iter().any(|(_, p)| *p == pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no grandchild appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let marker = start_marker(pid).unwrap();
+        assert!(matches!(kill_tree(pid, marker + 1), Err(KillError::Reused)));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "a wrong marker must stop nothing"
+        );
+        let killed = kill_tree(pid, marker).unwrap();
+        assert_eq!(killed.processes, 2);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(STOPPED_EXIT_CODE as i32));
+        assert!(
+            !parents().unwrap().iter().any(|(_, p)| *p == pid),
+            "the grandchild survived"
+        );
+    }
+
+    #[test]
+    fn a_sysinfo_second_marker_still_names_the_process() {
+        let created = 133_000_000_012_345_678u64;
+        assert!(same_process(created, created));
+        assert!(same_process(
+            created,
+            created / TICKS_PER_SECOND * TICKS_PER_SECOND
+        ));
+        assert!(!same_process(created, created + 1));
+    }
+
+    #[test]
+    fn this_process_reads_its_own_account() {
+        let sid = with_token_user(security::sid_string).unwrap().unwrap();
+        assert!(sid.starts_with("S-1-5-"), "{sid}");
+    }
 }
