@@ -53,6 +53,7 @@ pub use windows::{broadcast, send_line, serve, serve_lines, test_notice};
 #[cfg(windows)]
 mod windows {
     use std::io::{BufRead, BufReader, Read, Write};
+    use std::time::Duration;
 
     use super::{Notice, SHOWN};
     use crate::notify::{self, Level};
@@ -74,6 +75,27 @@ mod windows {
         Ok(answer.trim_end().to_string())
     }
 
+    /// How long the service waits for an agent's answer.
+    const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// [`send_line`] with a deadline: a stuck agent costs one parked
+    /// thread, never the notifications of the other sessions.
+    fn send_line_within(session: u32, line: &str, timeout: Duration) -> Result<String, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let line = line.to_string();
+        std::thread::Builder::new()
+            .name(format!("varco-agent-{session}"))
+            .spawn(move || {
+                let _ = tx.send(send_line(session, &line));
+            })
+            .map_err(|e| e.to_string())?;
+        rx.recv_timeout(timeout).unwrap_or_else(|_| {
+            Err(format!(
+                "session {session}: the agent did not answer within {timeout:?}"
+            ))
+        })
+    }
+
     /// Sends `notice` to the agent of every session; returns how many
     /// showed it, or why none did.
     pub fn broadcast(notice: &Notice) -> Result<usize, String> {
@@ -81,7 +103,7 @@ mod windows {
         let mut shown = 0;
         let mut failures = Vec::new();
         for session in sys::sessions() {
-            match send_line(session, &line) {
+            match send_line_within(session, &line, ANSWER_TIMEOUT) {
                 Ok(a) if a == SHOWN => shown += 1,
                 Ok(a) => failures.push(format!("session {session}: {a}")),
                 Err(e) => failures.push(e),
