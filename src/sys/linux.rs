@@ -19,6 +19,10 @@ pub fn start_marker(pid: u32) -> Option<u64> {
 }
 
 /// Parent of `pid`, from `/proc/PID/stat`.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    parent_of(pid)
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
