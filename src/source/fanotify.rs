@@ -211,7 +211,10 @@ impl ProcessSource for Fanotify {
         }
         let me = Me::new();
         let mut users = Users::new_with_refreshed_list().ok();
-        let mut buf = vec![0u8; 64 * 1024];
+        // At most ~170 events (each with an open descriptor) per read: the
+        // kernel refuses an exec whose descriptor it cannot install, so a
+        // read must never approach the open-file limit.
+        let mut buf = vec![0u8; 4096];
         let mut batch: Vec<ExecEvent> = Vec::with_capacity(256);
         {
             // Tools already running when varco started: decided once, off

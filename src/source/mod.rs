@@ -147,7 +147,9 @@ pub fn availability() -> Vec<(&'static str, Result<(), String>)> {
             "proc-connector",
             ::proc_connector::ProcConnector::new()
                 .map(|_| ())
-                .map_err(|e| format!("{e} (needs root and CONFIG_PROC_EVENTS)")),
+                .map_err(|e| {
+                    format!("{e} (needs the initial network namespace and CONFIG_PROC_EVENTS)")
+                }),
         ));
     }
     out.push(("scan", Ok(())));

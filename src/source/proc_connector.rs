@@ -3,7 +3,10 @@
 //! exec just after it happened; a remote tool is killed then, having run
 //! for the time the event takes to arrive (measured in the benchmark).
 //!
-//! Needs root (CAP_NET_ADMIN). The kernel drops events when the socket's
+//! Needs the initial network namespace, and root (CAP_NET_ADMIN) on
+//! kernels before 6.6; later kernels let any user listen, so an
+//! unprivileged session gets exec events too (it can still stop only its
+//! own user's programs). The kernel drops events when the socket's
 //! buffer is full: then the source lists every process once, so a tool
 //! started during the overrun is still decided.
 
@@ -34,7 +37,7 @@ pub struct ProcConnector {
 /// Why the process connector cannot be used here.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the process connector is unavailable ({0}): it needs root (CAP_NET_ADMIN) and a kernel with CONFIG_PROC_EVENTS"
+    "the process connector is unavailable ({0}): it needs the initial network namespace, a kernel with CONFIG_PROC_EVENTS, and root (CAP_NET_ADMIN) on kernels before 6.6"
 )]
 pub struct ProcConnectorError(String);
 

@@ -39,7 +39,12 @@ impl Group {
     /// Creates a group in the content class, which permission events need.
     /// Fails with EPERM without CAP_SYS_ADMIN and with EINVAL on a kernel
     /// built without `CONFIG_FANOTIFY_ACCESS_PERMISSIONS`.
+    ///
+    /// Also raises this process's open-file limit to its hard limit: each
+    /// event read carries a descriptor, and when the kernel cannot install
+    /// one it refuses that exec itself.
     pub fn new() -> io::Result<Arc<Group>> {
+        raise_open_file_limit();
         // SAFETY: fanotify_init takes two flag words and returns a new
         // descriptor or -1; no memory is passed.
         let fd = unsafe {
@@ -254,6 +259,21 @@ impl Drop for ExecEvent {
     fn drop(&mut self) {
         if self.needs_answer {
             let _ = self.answer(libc::FAN_ALLOW);
+        }
+    }
+}
+
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read or write one rlimit struct that
+    // lives across the calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
 }
