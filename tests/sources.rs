@@ -317,3 +317,36 @@ fn without_privileges_auto_steps_down_and_says_why() {
         "{reason}"
     );
 }
+
+/// Guards the per-file cache of allowed execs: a file its user can rename
+/// is asked about at every exec, so running it once under a harmless name
+/// does not let it run later as a tool.
+#[test]
+fn fanotify_refuses_a_user_file_renamed_to_a_tool_after_it_ran() {
+    require_root();
+    let s = Scratch::new("fan-rename");
+    let config = s.write("approved-windows.toml", "");
+    let harmless = s.fake_tool("worker");
+    let status = Command::new("chown")
+        .arg("65534:65534")
+        .arg(&harmless)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let d = Daemon::start(
+        &s,
+        &["--config", config.to_str().unwrap(), "--source", "fanotify"],
+    );
+    for _ in 0..2 {
+        assert!(Command::new(&harmless).arg("0").status().unwrap().success());
+    }
+    let tool = s.path("AnyDesk");
+    std::fs::rename(&harmless, &tool).unwrap();
+    let err = Command::new(&tool)
+        .arg("60")
+        .spawn()
+        .expect_err("the renamed file ran as AnyDesk");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    d.wait_for(|r| r["event"] == "blocked", Duration::from_secs(3))
+        .expect("no blocked record");
+}

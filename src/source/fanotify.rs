@@ -23,6 +23,13 @@
 //!   abort, `kill -9`) the kernel allows every pending and future exec, and
 //!   the service manager restarts varco.
 //!
+//! # Cost
+//! A file only root can change or rename is allowed once and then not
+//! asked about again until its content changes (an inode ignore mark the
+//! kernel clears on write), so the programs a workstation runs all day add
+//! nothing to their exec. The catalog is embedded; a future catalog reload
+//! must flush these marks.
+//!
 //! # What is identified
 //! The name of the file being executed (from the event's descriptor) and,
 //! for scripts, the script itself: executing `./AnyDesk` with a `#!` line
@@ -93,6 +100,8 @@ struct Stats {
     allowed_on_error: AtomicU64,
     /// Observations the daemon's full queue could not take.
     dropped: AtomicU64,
+    /// Files the kernel no longer asks about (see `allow_ordinary`).
+    skipped: AtomicU64,
     /// Slowest answer, in microseconds from read to answer.
     slowest_us: AtomicU64,
     done: AtomicBool,
@@ -308,7 +317,7 @@ fn answer(
     }
     let mut facts = procfs::pending_exec(pid, path);
     let Some(decision) = decide_exec(&facts, policy) else {
-        let _ = ev.allow();
+        allow_ordinary(ev, facts.exe.as_deref(), stats);
         return;
     };
     // A remote tool (rare): answer first, then gather what the record
@@ -341,6 +350,28 @@ fn answer(
         stats.dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// Allows an exec that is not a remote tool. A file only root can change
+/// or rename (root-owned, in root-owned folders no one else can write) is
+/// not asked about again until its content changes: the commonest
+/// programs then cost nothing per exec. Anything else — a user's file, a
+/// file in /tmp — is asked about every time, because a rename to a tool's
+/// name must still be caught.
+fn allow_ordinary(ev: ExecEvent, exe: Option<&Path>, stats: &Stats) {
+    let skip = exe.is_some_and(|p| crate::sys::untrusted_reason(p).is_none())
+        && stats.skipped.load(Ordering::Relaxed) < MAX_SKIPPED;
+    if skip {
+        if ev.allow_and_skip_from_now_on().is_ok() {
+            stats.skipped.fetch_add(1, Ordering::Relaxed);
+        }
+    } else {
+        let _ = ev.allow();
+    }
+}
+
+/// Most files the kernel is told to stop asking about: each ignore mark
+/// pins an inode in memory.
+const MAX_SKIPPED: u64 = 8192;
 
 /// The decision for an exec about to happen: where identification by
 /// content will read `ExecEvent::file` before the name is trusted.
@@ -404,8 +435,9 @@ fn log_stats(stats: &Stats) {
     let errors = stats.allowed_on_error.load(Ordering::Relaxed);
     let dropped = stats.dropped.load(Ordering::Relaxed);
     let line = format!(
-        "fanotify: {} exec events answered, {} refused, {} allowed after an internal error, {} observations dropped (daemon queue full), slowest batch {} µs",
+        "fanotify: {} exec events answered, {} system files no longer asked about, {} refused, {} allowed after an internal error, {} observations dropped (daemon queue full), slowest batch {} µs",
         stats.events.load(Ordering::Relaxed),
+        stats.skipped.load(Ordering::Relaxed),
         stats.denied.load(Ordering::Relaxed),
         errors,
         dropped,

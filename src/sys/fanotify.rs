@@ -234,6 +234,31 @@ impl ExecEvent {
         self.answer(libc::FAN_ALLOW)
     }
 
+    /// Lets the exec go on, and asks the kernel not to ask again about this
+    /// file until its content is modified (an ignore mark on its inode,
+    /// cleared by the kernel on the next write to it). The answer is sent
+    /// first; a failed mark only means the next exec asks again.
+    pub fn allow_and_skip_from_now_on(mut self) -> io::Result<()> {
+        self.answer(libc::FAN_ALLOW)?;
+        let Some(fd) = &self.fd else { return Ok(()) };
+        // SAFETY: both descriptors are live; a null path with a file
+        // descriptor as dirfd marks that descriptor's inode.
+        let r = unsafe {
+            libc::fanotify_mark(
+                self.group.fd.as_raw_fd(),
+                libc::FAN_MARK_ADD | libc::FAN_MARK_IGNORED_MASK,
+                libc::FAN_OPEN_EXEC_PERM,
+                fd.as_raw_fd(),
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
     /// Makes the exec fail with EPERM.
     pub fn deny(mut self) -> io::Result<()> {
         self.answer(libc::FAN_DENY)
