@@ -182,6 +182,9 @@ impl Runner {
                     .unwrap()
             }
         };
+        // From here on, dropping the runner (a panic included) stops it: a
+        // stray daemon would go on killing fake tools machine-wide.
+        let runner = Runner { child, subject };
         if subject != Subject::AdminLoop {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
@@ -206,7 +209,7 @@ impl Runner {
         }
         // Let start-up work (first scan, page faults) settle.
         std::thread::sleep(Duration::from_secs(2));
-        Runner { child, subject }
+        runner
     }
 
     /// CPU time used so far, in microseconds. varco: the sum of its
@@ -257,11 +260,20 @@ impl Runner {
         kb / 1024.0
     }
 
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+    /// SIGTERM (the daemon writes `stopped`), then waits.
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status();
+            let _ = self.child.wait();
+        }
     }
 }
 

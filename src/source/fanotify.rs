@@ -233,25 +233,19 @@ impl ProcessSource for Fanotify {
                 .name("varco-initial-scan".into())
                 .spawn(move || report_running(&policy, &events, &stats));
         }
-        loop {
+        let failure = loop {
             stats
                 .heartbeat_ms
                 .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
             if events.is_closed() {
-                break;
+                break None;
             }
-            match group.wait(IDLE_WAKE_MS) {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!("fanotify: waiting for events failed: {e}");
-                    break;
-                }
+            if let Err(e) = group.wait(IDLE_WAKE_MS) {
+                break Some(format!("waiting for events failed: {e}"));
             }
             let read_at = Instant::now();
             if let Err(e) = group.read(&mut buf, &mut batch) {
-                // Whatever was read is answered (allowed) as `batch` drops.
-                tracing::error!("fanotify: reading events failed: {e}");
-                break;
+                break Some(format!("reading events failed: {e}"));
             }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 for ev in batch.drain(..) {
@@ -266,10 +260,16 @@ impl ProcessSource for Fanotify {
             stats
                 .slowest_us
                 .fetch_max(read_at.elapsed().as_micros() as u64, Ordering::Relaxed);
-        }
+        };
         stats.done.store(true, Ordering::Relaxed);
+        // Answered (allowed) and closed before anything is logged: the
+        // kernel then allows every exec, whatever the log does.
+        drop(batch);
+        drop(group);
+        if let Some(f) = failure {
+            tracing::error!("fanotify: {f}; exiting so the service manager restarts varco");
+        }
         log_stats(&stats);
-        // Dropping the group closes it: the kernel allows what is pending.
     }
 }
 

@@ -45,9 +45,17 @@ impl ProcConnector {
     /// Subscribes to exec events; `why` says why no better source runs.
     pub fn open(policy: SharedPolicy, why: &str) -> Result<ProcConnector, ProcConnectorError> {
         let socket = Socket::new().map_err(|e| ProcConnectorError(e.to_string()))?;
+        // Non-blocking before narrowing to exec events: the kernel's
+        // acknowledgement of a filtered subscription is itself filtered
+        // out (it is not an exec event), and the crate's blocking wait for
+        // it would hang until some exec happened. The loop polls anyway.
         socket
-            .subscribe_filtered(EventMask::EXEC)
+            .set_nonblocking()
             .map_err(|e| ProcConnectorError(e.to_string()))?;
+        match socket.subscribe_filtered(EventMask::EXEC) {
+            Ok(()) | Err(PcError::WouldBlock) => {}
+            Err(e) => return Err(ProcConnectorError(e.to_string())),
+        }
         if let Err(e) = socket.set_recv_buf_size(RECV_BUFFER) {
             tracing::warn!("process connector: cannot enlarge the receive buffer: {e}");
         }
@@ -92,7 +100,7 @@ impl ProcessSource for ProcConnector {
                     }
                 }
                 Ok(Some(_)) => {}
-                Ok(None) | Err(PcError::Interrupted) => {
+                Ok(None) | Err(PcError::Interrupted) | Err(PcError::WouldBlock) => {
                     if events.is_closed() {
                         return;
                     }
