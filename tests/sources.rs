@@ -358,7 +358,7 @@ fn fanotify_source_also_stops_a_tool_that_ran_before_varco_started() {
     let s = Scratch::new("fan-already");
     let config = s.write("approved-windows.toml", "");
     let tool = s.fake_tool("teamviewer");
-    let mut child = Command::new(&tool).arg("60").spawn().unwrap();
+    let mut child = spawn_fresh_copy(&tool);
     let d = Daemon::start(
         &s,
         &["--config", config.to_str().unwrap(), "--source", "fanotify"],
@@ -375,4 +375,20 @@ fn fanotify_source_also_stops_a_tool_that_ran_before_varco_started() {
         .expect("no blocked record");
     assert!(r["before_start"].is_null(), "it did run: {r}");
     assert!(r["outcome"].as_str().unwrap().starts_with("stopped"), "{r}");
+}
+
+/// Spawns a just-written executable. Another test thread forking at the
+/// moment the copy was written can hold its descriptor open for an
+/// instant (ETXTBSY); that is retried, any other error is not.
+fn spawn_fresh_copy(tool: &std::path::Path) -> std::process::Child {
+    for _ in 0..50 {
+        match Command::new(tool).arg("60").spawn() {
+            Ok(c) => return c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("cannot start {}: {e}", tool.display()),
+        }
+    }
+    panic!("{} stayed busy (ETXTBSY)", tool.display());
 }
