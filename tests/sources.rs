@@ -392,3 +392,52 @@ fn spawn_fresh_copy(tool: &std::path::Path) -> std::process::Child {
     }
     panic!("{} stayed busy (ETXTBSY)", tool.display());
 }
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: std::path::PathBuf) -> Tmpfs {
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "varco-test"])
+            .arg(&at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot mount a tmpfs at {}", at.display());
+        Tmpfs(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn fanotify_marks_a_filesystem_mounted_after_it_started() {
+    require_root();
+    let s = Scratch::new("fan-mount");
+    let config = s.write("approved-windows.toml", "");
+    let d = Daemon::start(
+        &s,
+        &["--config", config.to_str().unwrap(), "--source", "fanotify"],
+    );
+    let fs = Tmpfs::mount(s.path("late"));
+    let tool = fs.0.join("AnyDesk");
+    std::fs::copy(support::which("sleep"), &tool).unwrap();
+    // The mount watcher wakes on the change; give it a moment to mark.
+    std::thread::sleep(Duration::from_millis(300));
+    match Command::new(&tool).arg("60").spawn() {
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}"),
+        Ok(mut c) => {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("AnyDesk ran from a tmpfs mounted after varco started");
+        }
+    }
+    d.wait_for(|r| r["event"] == "blocked", Duration::from_secs(3))
+        .expect("no blocked record");
+}
