@@ -85,6 +85,7 @@ mod windows {
     use super::{NAME, ServiceError};
     use crate::config::{self, FILE_NAME};
     use crate::daemon::{self, Options};
+    use crate::source::Choice;
     use crate::source::scan::DEFAULT_INTERVAL;
     use crate::sys::{self, RegValue};
 
@@ -400,6 +401,8 @@ mod windows {
             audit_log: config::default_audit_log(),
             mode: None,
             poll: DEFAULT_INTERVAL,
+            source: Choice::Auto,
+            fanotify_only: Vec::new(),
         };
         let exit = match daemon::run_until(options, stop_rx) {
             Ok(()) => ServiceExitCode::Win32(0),
