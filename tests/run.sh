@@ -29,7 +29,7 @@ if [ ${#need_install[@]} -gt 0 ]; then
     fi
     echo "tests/run.sh: installing ${need_install[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_install[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}"
 fi
 
 if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then

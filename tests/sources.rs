@@ -3,6 +3,8 @@
 //! its exec event, and source selection steps down (and says why) when a
 //! source is not wanted or not available. These need root, as CI has.
 
+#![cfg(target_os = "linux")]
+
 mod support;
 
 use std::process::{Command, Stdio};
