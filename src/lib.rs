@@ -11,6 +11,7 @@
 //! [`schedule::Schedule`] into a [`decide::Decision`]; effects (kill,
 //! audit, notify) carry it out. Only the `sys` layer touches the OS.
 
+pub mod agent;
 pub mod audit;
 pub mod catalog;
 pub mod cli;
@@ -23,6 +24,8 @@ pub mod messages;
 pub mod notify;
 pub mod policy;
 pub mod process;
+pub mod report;
 pub mod schedule;
 pub mod source;
 pub mod sys;
+pub mod syslog;

@@ -7,6 +7,11 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;
 
+#[cfg(target_os = "linux")]
+mod peer;
+#[cfg(target_os = "linux")]
+pub use peer::{current_uid, peer_uid};
+
 #[cfg(not(target_os = "linux"))]
 mod portable;
 #[cfg(not(target_os = "linux"))]
