@@ -456,4 +456,46 @@ mod tests {
         assert!(!m.contains("pid=\""), "null fields are left out: {m}");
         assert!(m.ends_with(&format!("\u{feff}{line}")), "{m}");
     }
+
+    #[test]
+    fn a_full_queue_drops_new_records_and_the_next_message_says_how_many() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let fw = Forwarder::start(
+            Target::Remote {
+                transport: Transport::Tcp,
+                host: "127.0.0.1".into(),
+                port,
+            },
+            4,
+        )
+        .unwrap();
+        let tz = jiff::tz::TimeZone::UTC;
+        for n in 0..QUEUE_LIMIT + 5 {
+            let mut r = Record::new(Event::Blocked, jiff::Timestamp::now(), &tz, Mode::Block);
+            r.pid = Some(n as u32);
+            let line = serde_json::to_string(&r).unwrap();
+            fw.push(Entry::of(&r, &line));
+        }
+        assert_eq!(lock(&fw.queue.0).dropped, 5);
+        // The collector comes up: the first record arrives first, and
+        // carries the count of what was dropped.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = String::new();
+        while !got.contains('{') {
+            let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+            assert!(n > 0, "connection closed");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(got.contains(r#" pid="0""#), "{got}");
+        assert!(got.contains(r#" dropped="5"]"#), "{got}");
+        fw.close();
+    }
 }
