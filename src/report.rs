@@ -327,15 +327,18 @@ impl Report {
                 "Operatore avvisato".into(),
                 match &i.notified {
                     Some((true, _)) => "sì, con una notifica sullo schermo".into(),
-                    Some((false, why)) => {
-                        format!("no ({})", why.as_deref().unwrap_or("motivo non registrato"))
-                    }
+                    Some((false, why)) => not_told_it(why.as_deref()),
                     None => "non registrato".into(),
                 },
             ));
             b.push(Block::Fields(f));
         }
-        b.push(Block::Heading("Finestre di manutenzione in vigore".into()));
+        b.push(Block::Heading(
+            "Finestre di manutenzione nel file (al momento del rapporto)".into(),
+        ));
+        b.push(Block::Para(
+            "Un evento è «bloccato» o «segnalato» solo se in quel momento nessuna di queste finestre ammetteva lo strumento.".into(),
+        ));
         if let Some(p) = &self.config_problem {
             b.push(Block::Para(format!(
                 "Il file delle finestre non è utilizzabile: nessuna finestra è aperta. Dettagli: {p}"
@@ -605,6 +608,24 @@ fn outcome_it(outcome: &str) -> String {
         "refused before it started" => "rifiutato prima dell'avvio".into(),
         other => other.to_string(),
     }
+}
+
+/// Why the operator was not told, in Italian; the technical detail
+/// (recorded in English for IT) follows.
+fn not_told_it(why: Option<&str>) -> String {
+    let Some(why) = why else {
+        return "no (motivo non registrato)".into();
+    };
+    let summary = if why.starts_with("rate limit") {
+        "era appena stata mostrata una notifica per lo stesso strumento (al massimo una al minuto)"
+    } else if why.contains("no varco agent") {
+        "nessun agent varco era attivo nella sessione dell'utente"
+    } else if why.contains("notification server") {
+        "nessun servizio di notifica nella sessione"
+    } else {
+        "la notifica non è stata consegnata"
+    };
+    format!("no: {summary} (dettaglio tecnico: {why})")
 }
 
 fn matched_by_it(m: &str) -> String {

@@ -47,3 +47,49 @@ fn xdg_autostart_entry_is_valid_and_hidden() {
         "must start silently"
     );
 }
+
+fn verify_unit(s: &Scratch, file: &str, exec: &str) {
+    let text = std::fs::read_to_string(format!("packaging/linux/{file}")).unwrap();
+    assert!(
+        text.contains(&format!("ExecStart=/usr/local/bin/varco {exec}")),
+        "{file}"
+    );
+    let unit = s.write(
+        file,
+        &text.replace("/usr/local/bin/varco", varco_bin().to_str().unwrap()),
+    );
+    let out = Command::new(which("systemd-analyze"))
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify {file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn agent_user_unit_and_enforcer_system_unit_are_valid() {
+    let s = Scratch::new("agent-units");
+    verify_unit(&s, "varco-agent.service", "agent");
+    verify_unit(&s, "varco-enforcer.service", "run --notify agent");
+}
+
+#[test]
+fn agent_autostart_entry_is_valid_and_silent() {
+    let path = "packaging/linux/varco-agent-autostart.desktop";
+    let out = Command::new(which("desktop-file-validate"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("Exec=/usr/local/bin/varco agent"));
+    assert!(text.contains("NoDisplay=true") && text.contains("Terminal=false"));
+}
