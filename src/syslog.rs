@@ -357,6 +357,15 @@ impl Connection {
         match self {
             Connection::Udp(s) => s.send(msg.as_bytes()).map(|_| ()),
             Connection::Tcp(s) => {
+                // A collector that restarted closed our connection; the
+                // first write would still "succeed" into the void. Look
+                // first, so the message goes on a fresh connection.
+                if tcp_closed(s) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the collector closed the connection",
+                    ));
+                }
                 s.write_all(format!("{} {msg}", msg.len()).as_bytes())?;
                 s.flush()
             }
@@ -364,6 +373,20 @@ impl Connection {
             Connection::Local(s) => s.send(msg.as_bytes()).map(|_| ()),
         }
     }
+}
+
+/// Whether the peer has closed `s` (end of stream or an error pending).
+fn tcp_closed(s: &TcpStream) -> bool {
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    let closed = match s.peek(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    closed || s.set_nonblocking(false).is_err()
 }
 
 fn send_loop(target: &Target, facility: u8, queue: &(Mutex<Queue>, Condvar)) {

@@ -239,13 +239,14 @@ fn varco_run(s: &Scratch, args: &[&str], env: &[(&str, &str)], remove: &[&str]) 
     d
 }
 
-fn contact_file(s: &Scratch, extra: &str) -> PathBuf {
-    s.write(
-        "approved-windows.toml",
-        &format!(
-            "mode = \"block\"\n[contact]\ncompany = \"Esempio Informatica S.r.l.\"\nphone = \"{PHONE}\"\nreferent = \"CED del Comune, interno 204\"\n{extra}"
-        ),
+fn contact_file_text(extra: &str) -> String {
+    format!(
+        "mode = \"block\"\n[contact]\ncompany = \"Esempio Informatica S.r.l.\"\nphone = \"{PHONE}\"\nreferent = \"CED del Comune, interno 204\"\n{extra}"
     )
+}
+
+fn contact_file(s: &Scratch, extra: &str) -> PathBuf {
+    s.write("approved-windows.toml", &contact_file_text(extra))
 }
 
 fn spawn(path: &Path) -> Child {
@@ -474,6 +475,24 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
         "the agent showed a notice from an unprivileged user"
     );
 
+    // A broken windows file belongs to no process: every session's agent
+    // is told.
+    std::fs::write(&config, "mode = \"blok\"\n").unwrap();
+    let r = d
+        .wait_for(|r| r["event"] == "config_error", Duration::from_secs(10))
+        .expect("no config_error record");
+    assert_eq!(r["notified"], true, "{r}");
+    wait_until(
+        "the config error notification",
+        Duration::from_secs(5),
+        || {
+            desktop
+                .received()
+                .contains("varco: file delle finestre non valido")
+        },
+    );
+    std::fs::write(&config, contact_file_text("")).unwrap();
+
     // No agent: enforcement goes on, the record says the operator was not told.
     drop(agent);
     let other = s.fake_tool("TeamViewer");
@@ -496,7 +515,62 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
             .contains("no varco agent"),
         "{r}"
     );
+
+    // An impostor listening where root's agent should be, as another
+    // user: the enforcer sees its uid and sends nothing.
+    let heard = s.path("impostor.log");
+    let impostor = impostor_agent(&socket, &heard);
+    let third = s.fake_tool("RustDesk");
+    let mut child = spawn(&third);
+    assert!(exits_within(&mut child, Duration::from_secs(3)));
+    let r = d
+        .wait_for(
+            |r| r["event"] == "blocked" && r["pid"] == child.id(),
+            Duration::from_secs(10),
+        )
+        .expect("no blocked record with an impostor agent");
+    assert_eq!(r["notified"], false, "{r}");
+    assert!(
+        r["not_notified"].as_str().unwrap().contains("not trusted"),
+        "{r}"
+    );
+    drop(impostor);
+    let heard = std::fs::read_to_string(&heard).unwrap_or_default();
+    assert!(
+        heard.is_empty(),
+        "the enforcer talked to an impostor: {heard}"
+    );
     d.stop();
+}
+
+/// A listener run as `nobody` at `socket` that claims to show everything.
+fn impostor_agent(socket: &Path, heard: &Path) -> Helper {
+    let _ = std::fs::remove_file(socket);
+    Command::new("chmod")
+        .arg("777")
+        .arg(socket.parent().unwrap())
+        .status()
+        .unwrap();
+    let script = "use IO::Socket::UNIX; $| = 1; my $l = IO::Socket::UNIX->new(Local => $ARGV[0], Listen => 5) or die \"listen: $!\"; while (my $c = $l->accept) { my $line = <$c>; print STDOUT $line if defined $line; print $c \"shown\\n\"; close $c; }";
+    let h = Helper(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/perl",
+                "-e",
+                script,
+            ])
+            .arg(socket)
+            .stdout(std::fs::File::create(heard).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the impostor's socket", Duration::from_secs(5), || {
+        socket.exists()
+    });
+    h
 }
 
 /// This test process's uid, read without `unsafe` (tests run as root).

@@ -11,22 +11,7 @@ use support::{Scratch, varco_bin, which};
 #[test]
 fn systemd_user_unit_is_valid_and_runs_varco() {
     let s = Scratch::new("unit");
-    let text = std::fs::read_to_string("packaging/linux/varco.service").unwrap();
-    assert!(text.contains("ExecStart=/usr/local/bin/varco run"));
-    let unit = s.write(
-        "varco.service",
-        &text.replace("/usr/local/bin/varco", varco_bin().to_str().unwrap()),
-    );
-    let out = Command::new(which("systemd-analyze"))
-        .args(["verify", "--man=no"])
-        .arg(&unit)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "systemd-analyze verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_unit(&s, "varco.service", "run");
 }
 
 #[test]
