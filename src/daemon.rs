@@ -249,12 +249,12 @@ impl Daemon {
                 let p = self.policy.current();
                 self.syslog.configure(&p.schedule.log);
                 let mut r = Record::new(
-                    Event::Started,
+                    Event::ConfigReloaded,
                     Timestamp::now(),
                     &p.schedule.timezone,
                     p.mode(),
                 );
-                r.reason = Some("windows file reloaded".into());
+                r.reason = Some(format!("{} window(s) in force", p.schedule.windows.len()));
                 r.config = Some(path.display().to_string());
                 r.source = Some(self.source_name.to_string());
                 self.audit.record(r);

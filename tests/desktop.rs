@@ -21,8 +21,12 @@ struct Helper(Child);
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // SIGTERM first, so Xvfb removes its socket and lock file.
+        support::signal(self.0.id(), "TERM");
+        if !exits_within(&mut self.0, Duration::from_secs(2)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -749,11 +753,8 @@ fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(name: &str, 
 
     // A window for this tool opens: the server runs and a client connects.
     std::fs::write(&config, open_window("VNC-1", &format!("\"{tool_id}\""))).unwrap();
-    d.wait_for(
-        |r| r["reason"] == "windows file reloaded",
-        Duration::from_secs(5),
-    )
-    .expect("the new windows file was not loaded");
+    d.wait_for(|r| r["event"] == "config_reloaded", Duration::from_secs(5))
+        .expect("the new windows file was not loaded");
     let mut inside = Helper(vnc_server(name, &desktop.display, port).spawn().unwrap());
     wait_until(
         &format!("{name} to listen inside its window"),
@@ -773,7 +774,7 @@ fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(name: &str, 
     let records = d.records();
     let reloaded = records
         .iter()
-        .find(|r| r["reason"] == "windows file reloaded")
+        .find(|r| r["event"] == "config_reloaded")
         .map(|r| r["time"].as_str().unwrap().to_string())
         .unwrap();
     let since_window: Vec<_> = records

@@ -166,11 +166,8 @@ fn audit_events_reach_a_real_rsyslog_over_tcp_udp_and_the_local_socket() {
         format!("mode = \"block\"\n[log]\nremote = \"udp://127.0.0.1:{udp}\"\n"),
     )
     .unwrap();
-    d.wait_for(
-        |r| r["reason"] == "windows file reloaded",
-        Duration::from_secs(5),
-    )
-    .expect("no reload");
+    d.wait_for(|r| r["event"] == "config_reloaded", Duration::from_secs(5))
+        .expect("no reload");
     let pid = block_a_tool(&s, &d, "RustDesk");
     let pid_field = format!("pid=\"{pid}\"");
     received(
