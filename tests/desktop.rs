@@ -805,3 +805,79 @@ fn x11vnc_is_stopped_outside_a_window_and_reachable_inside() {
 fn x0vncserver_is_stopped_outside_a_window_and_reachable_inside() {
     real_vnc_server_is_stopped_outside_a_window_and_reachable_inside("x0vncserver", "tigervnc");
 }
+
+#[test]
+fn alert_mode_says_close_it_and_an_admitted_tool_gets_a_quiet_note() {
+    let s = Scratch::new("desktop-alert");
+    let desktop = Desktop::start(&s);
+    // A window for RustDesk; everything else only alerts.
+    let config = s.write(
+        "approved-windows.toml",
+        &open_window("INC-7", "\"rustdesk\"").replacen(
+            "[contact]",
+            "mode = \"alert\"\n[contact]",
+            1,
+        ),
+    );
+    let mut d = varco_run(
+        &s,
+        &["--config", config.to_str().unwrap(), "--notify", "session"],
+        &[
+            ("DISPLAY", &desktop.display),
+            ("DBUS_SESSION_BUS_ADDRESS", &desktop.bus),
+            ("LANG", "it_IT.UTF-8"),
+        ],
+        &["LC_ALL", "LC_MESSAGES"],
+    );
+    let admitted = s.fake_tool("RustDesk");
+    let mut admitted = spawn(&admitted);
+    wait_until("the quiet note", Duration::from_secs(8), || {
+        desktop
+            .received()
+            .contains("Intervento programmato: RustDesk")
+    });
+    let log = desktop.received();
+    let note = notify_call(&log, "Intervento programmato: RustDesk");
+    assert!(
+        note.contains("«INC-7»") && note.contains("Mario Rossi"),
+        "{note}"
+    );
+    assert!(
+        note.split("string \"urgency\"")
+            .nth(1)
+            .unwrap()
+            .contains("byte 0"),
+        "an admitted tool's note is not low urgency:\n{note}"
+    );
+
+    let unscheduled = s.fake_tool("AnyDesk");
+    let mut unscheduled = spawn(&unscheduled);
+    wait_until("the alert", Duration::from_secs(8), || {
+        desktop
+            .received()
+            .contains("Accesso remoto NON programmato: AnyDesk")
+    });
+    let log = desktop.received();
+    let alert = notify_call(&log, "Accesso remoto NON programmato: AnyDesk");
+    assert!(
+        alert.contains("lo chiuda subito") && alert.contains(PHONE),
+        "{alert}"
+    );
+    assert!(
+        alert
+            .split("string \"urgency\"")
+            .nth(1)
+            .unwrap()
+            .contains("byte 2"),
+        "{alert}"
+    );
+    assert!(
+        !exits_within(&mut unscheduled, Duration::from_millis(800)),
+        "alert mode stopped the tool"
+    );
+    for c in [&mut admitted, &mut unscheduled] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    d.stop();
+}
