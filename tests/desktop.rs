@@ -45,24 +45,32 @@ impl Desktop {
         for p in ["Xvfb", "dbus-daemon", "dunst", "dbus-monitor", "import"] {
             which(p);
         }
-        let n = (90..190)
-            .find(|n| {
-                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            })
-            .expect("no free X display number");
+        // Xvfb picks a free display itself and prints its number on
+        // -displayfd once it accepts clients: no race with other X servers.
+        let mut x = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut number = String::new();
+        BufReader::new(x.stdout.take().unwrap())
+            .read_line(&mut number)
+            .unwrap();
+        let n: u32 = number
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb printed no display number: {number:?}"));
         let display = format!(":{n}");
-        let mut helpers = Vec::new();
-        helpers.push(Helper(
-            Command::new("Xvfb")
-                .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        ));
-        wait_until("Xvfb to accept clients", Duration::from_secs(10), || {
-            Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        });
+        let mut helpers = vec![Helper(x)];
         // An office-like background, so the screenshot reads as a desktop
         // (retried: the socket exists a moment before X accepts clients).
         wait_until(
