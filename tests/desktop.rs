@@ -42,6 +42,12 @@ struct Desktop {
 
 impl Desktop {
     fn start(s: &Scratch) -> Desktop {
+        Desktop::start_as(s, None)
+    }
+
+    /// The session bus, dunst and the monitor run as `uid` when given (an
+    /// operator who is not root); the X server is shared.
+    fn start_as(s: &Scratch, uid: Option<u32>) -> Desktop {
         for p in ["Xvfb", "dbus-daemon", "dunst", "dbus-monitor", "import"] {
             which(p);
         }
@@ -85,7 +91,7 @@ impl Desktop {
             },
         );
 
-        let mut bus = Command::new("dbus-daemon")
+        let mut bus = as_user(uid, "dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
             .spawn()
@@ -100,7 +106,7 @@ impl Desktop {
 
         let monitor_log = s.path("dbus-monitor.log");
         helpers.push(Helper(
-            Command::new("dbus-monitor")
+            as_user(uid, "dbus-monitor")
                 .args([
                     "--address",
                     &bus_address,
@@ -113,7 +119,7 @@ impl Desktop {
         ));
         let dunstrc = s.write("dunstrc", DUNSTRC);
         helpers.push(Helper(
-            Command::new("dunst")
+            as_user(uid, "dunst")
                 .arg("-config")
                 .arg(&dunstrc)
                 .env("DISPLAY", &display)
@@ -132,7 +138,7 @@ impl Desktop {
             "dunst to own org.freedesktop.Notifications",
             Duration::from_secs(10),
             || {
-                Command::new("dbus-send")
+                as_user(uid, "dbus-send")
                     .args([
                         &format!("--bus={}", d.bus),
                         "--print-reply",
@@ -173,6 +179,22 @@ impl Desktop {
             "screenshot {} is only {size} bytes",
             to.display()
         );
+    }
+}
+
+/// `program`, run as `uid` (through setpriv) when given.
+fn as_user(uid: Option<u32>, program: &str) -> Command {
+    match uid {
+        None => Command::new(program),
+        Some(uid) => {
+            let mut c = Command::new(which("setpriv"));
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .arg("--clear-groups")
+                .arg(which(program))
+                .env("HOME", "/nonexistent");
+            c
+        }
     }
 }
 
@@ -887,5 +909,88 @@ fn alert_mode_says_close_it_and_an_admitted_tool_gets_a_quiet_note() {
         c.kill().unwrap();
         c.wait().unwrap();
     }
+    d.stop();
+}
+
+const NOBODY: u32 = 65534;
+
+#[test]
+fn an_operator_who_is_not_root_is_told_by_their_own_agent() {
+    let s = Scratch::new("desktop-user");
+    let desktop = Desktop::start_as(&s, Some(NOBODY));
+    // What logind provides at login: the user's own runtime folder.
+    let agents = s.path("run-user");
+    let own = agents.join(NOBODY.to_string());
+    std::fs::create_dir_all(&own).unwrap();
+    for (args, p) in [
+        (vec!["chown", "65534:65534"], &own),
+        (vec!["chmod", "700"], &own),
+    ] {
+        assert!(
+            Command::new(args[0])
+                .args(&args[1..])
+                .arg(p)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let mut agent_cmd = as_user(Some(NOBODY), varco_bin().to_str().unwrap());
+    agent_cmd
+        .arg("agent")
+        .arg("--agent-dir")
+        .arg(&agents)
+        .env("LANG", "it_IT.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES");
+    desktop.session_env(&mut agent_cmd);
+    let _agent = Helper(agent_cmd.spawn().unwrap());
+    let socket = own.join("varco-agent.sock");
+    wait_until("nobody's agent socket", Duration::from_secs(10), || {
+        socket.exists()
+    });
+
+    let config = contact_file(&s, "");
+    let mut d = varco_run(
+        &s,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--notify",
+            "agent",
+            "--agent-dir",
+            agents.to_str().unwrap(),
+        ],
+        &[("LANG", "C.UTF-8")],
+        &[
+            "DISPLAY",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "LC_ALL",
+            "LC_MESSAGES",
+        ],
+    );
+    let tool = s.fake_tool("AnyDesk");
+    let mut child = as_user(Some(NOBODY), tool.to_str().unwrap())
+        .arg("60")
+        .spawn()
+        .unwrap();
+    assert!(
+        exits_within(&mut child, Duration::from_secs(3)),
+        "nobody's AnyDesk not stopped"
+    );
+    let r = d
+        .wait_for(
+            |r| r["event"] == "blocked" && r["pid"] == child.id(),
+            Duration::from_secs(8),
+        )
+        .expect("no blocked record");
+    assert_eq!(r["user"], "nobody", "{r}");
+    assert_eq!(r["notified"], true, "{r}");
+    wait_until(
+        "the Notify call on nobody's bus",
+        Duration::from_secs(5),
+        || desktop.received().contains(PHONE),
+    );
+    assert_blocked_notification(&desktop.received(), "AnyDesk");
     d.stop();
 }
