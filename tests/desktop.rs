@@ -442,42 +442,9 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
     let desktop = Desktop::start(&s);
     let agents = s.path("run-user");
     let config = contact_file(&s, "");
-    let mut agent_cmd = Command::new(varco_bin());
-    agent_cmd
-        .arg("agent")
-        .arg("--agent-dir")
-        .arg(&agents)
-        .env("LANG", "it_IT.UTF-8")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .env("VARCO_LOG", "info");
-    desktop.session_env(&mut agent_cmd);
-    let agent = Helper(agent_cmd.spawn().unwrap());
-    let uid = unsafe_free_uid();
-    let socket = agents.join(uid.to_string()).join("varco-agent.sock");
-    wait_until("the agent's socket", Duration::from_secs(10), || {
-        socket.exists()
-    });
+    let (agent, socket) = start_agent(&desktop, &agents, None);
 
-    // The enforcer as a system service: no display, no session bus.
-    let mut d = varco_run(
-        &s,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--notify",
-            "agent",
-            "--agent-dir",
-            agents.to_str().unwrap(),
-        ],
-        &[("LANG", "C.UTF-8")],
-        &[
-            "DISPLAY",
-            "DBUS_SESSION_BUS_ADDRESS",
-            "LC_ALL",
-            "LC_MESSAGES",
-        ],
-    );
+    let mut d = system_enforcer(&s, &config, &agents);
     let tool = s.fake_tool("AnyDesk");
     let mut child = spawn(&tool);
     assert!(
@@ -605,6 +572,50 @@ fn impostor_agent(socket: &Path, heard: &Path) -> Helper {
         socket.exists()
     });
     h
+}
+
+/// `varco agent` in `desktop`'s session, run as `uid` when given, Italian
+/// locale; returns once its socket under `agents` exists.
+fn start_agent(desktop: &Desktop, agents: &Path, uid: Option<u32>) -> (Helper, PathBuf) {
+    let mut cmd = as_user(uid, varco_bin().to_str().unwrap());
+    cmd.arg("agent")
+        .arg("--agent-dir")
+        .arg(agents)
+        .env("LANG", "it_IT.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("VARCO_LOG", "info");
+    desktop.session_env(&mut cmd);
+    let agent = Helper(cmd.spawn().unwrap());
+    let uid = uid.unwrap_or_else(unsafe_free_uid);
+    let socket = agents.join(uid.to_string()).join("varco-agent.sock");
+    wait_until("the agent's socket", Duration::from_secs(10), || {
+        socket.exists()
+    });
+    (agent, socket)
+}
+
+/// `varco run` as a system service would run it: no display, no session
+/// bus, notices handed to the agents under `agents`.
+fn system_enforcer(s: &Scratch, config: &Path, agents: &Path) -> Daemon {
+    varco_run(
+        s,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--notify",
+            "agent",
+            "--agent-dir",
+            agents.to_str().unwrap(),
+        ],
+        &[("LANG", "C.UTF-8")],
+        &[
+            "DISPLAY",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "LC_ALL",
+            "LC_MESSAGES",
+        ],
+    )
 }
 
 /// This test process's uid, read without `unsafe` (tests run as root).
@@ -935,40 +946,9 @@ fn an_operator_who_is_not_root_is_told_by_their_own_agent() {
                 .success()
         );
     }
-    let mut agent_cmd = as_user(Some(NOBODY), varco_bin().to_str().unwrap());
-    agent_cmd
-        .arg("agent")
-        .arg("--agent-dir")
-        .arg(&agents)
-        .env("LANG", "it_IT.UTF-8")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES");
-    desktop.session_env(&mut agent_cmd);
-    let _agent = Helper(agent_cmd.spawn().unwrap());
-    let socket = own.join("varco-agent.sock");
-    wait_until("nobody's agent socket", Duration::from_secs(10), || {
-        socket.exists()
-    });
-
+    let (_agent, _socket) = start_agent(&desktop, &agents, Some(NOBODY));
     let config = contact_file(&s, "");
-    let mut d = varco_run(
-        &s,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--notify",
-            "agent",
-            "--agent-dir",
-            agents.to_str().unwrap(),
-        ],
-        &[("LANG", "C.UTF-8")],
-        &[
-            "DISPLAY",
-            "DBUS_SESSION_BUS_ADDRESS",
-            "LC_ALL",
-            "LC_MESSAGES",
-        ],
-    );
+    let mut d = system_enforcer(&s, &config, &agents);
     let tool = s.fake_tool("AnyDesk");
     let mut child = as_user(Some(NOBODY), tool.to_str().unwrap())
         .arg("60")
