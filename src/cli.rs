@@ -131,7 +131,7 @@ impl From<ModeArg> for Mode {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Run { .. }) {
+    let default_level = if matches!(cli.command, Command::Run { .. } | Command::Agent { .. }) {
         "info"
     } else {
         "warn"

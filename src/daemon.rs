@@ -493,7 +493,13 @@ impl Daemon {
 }
 
 fn write_record(audit: &AuditHandle, r: Record) {
-    if r.notified == Some(false) {
+    let throttled = r
+        .not_notified
+        .as_deref()
+        .is_some_and(|w| w.starts_with("rate limit"));
+    // Held back on purpose: the audit log has it; the service log stays
+    // readable when a tool restarts in a loop.
+    if r.notified == Some(false) && !throttled {
         tracing::warn!(
             "the operator was not told about {} ({}): {}",
             r.tool_name.as_deref().unwrap_or("the windows file"),
