@@ -12,6 +12,7 @@ use crate::catalog::Catalog;
 use crate::config::{self, ConfigSource};
 use crate::daemon::{self, NotifyRoute, Options};
 use crate::schedule::{Mode, Schedule, Tools, When};
+use crate::source::{self, Choice};
 
 /// varco — remote-access gatekeeper for ANPR workstations.
 ///
@@ -42,6 +43,14 @@ enum Command {
         /// Scan interval in milliseconds.
         #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(50..=60_000))]
         poll_ms: u64,
+        /// Where process starts come from: `auto` takes the best that works
+        /// here (fanotify, then proc-connector, then scan) and records why.
+        #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+        source: SourceArg,
+        /// Trials only: with fanotify, mark just the filesystem holding
+        /// PATH (repeatable) instead of every local one.
+        #[arg(long, value_name = "PATH")]
+        fanotify_only: Vec<PathBuf>,
         /// Who shows the operator what happened: `session` (this process,
         /// running in the desktop session) or `agent` (the `varco agent`
         /// of the user who started the tool). [default: agent when running
@@ -87,6 +96,10 @@ enum Command {
         /// The approved-windows file [default: as for `run`].
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The daemon's audit log, where it says which source runs
+        /// [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
     },
     /// The catalog of remote-access tools varco knows.
     Catalog {
@@ -111,6 +124,25 @@ enum CatalogCommand {
 enum NotifyArg {
     Session,
     Agent,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SourceArg {
+    Auto,
+    Fanotify,
+    ProcConnector,
+    Scan,
+}
+
+impl From<SourceArg> for Choice {
+    fn from(s: SourceArg) -> Choice {
+        match s {
+            SourceArg::Auto => Choice::Auto,
+            SourceArg::Fanotify => Choice::Fanotify,
+            SourceArg::ProcConnector => Choice::ProcConnector,
+            SourceArg::Scan => Choice::Scan,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -160,6 +192,8 @@ pub fn main() -> ExitCode {
             poll_ms,
             notify,
             agent_dir,
+            source,
+            fanotify_only,
         } => {
             let options = Options {
                 config: config.map_or_else(config::default_source, ConfigSource::File),
@@ -172,6 +206,8 @@ pub fn main() -> ExitCode {
                     None => NotifyRoute::detect(),
                 },
                 agent_base: agent_dir,
+                source: source.into(),
+                fanotify_only,
             };
             match daemon::run(options) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -201,10 +237,14 @@ pub fn main() -> ExitCode {
             &catalog,
         ),
         Command::Check { file } => check(&file, &catalog),
-        Command::Status { config } => status(
-            config.map_or_else(config::default_source, ConfigSource::File),
-            &catalog,
-        ),
+        Command::Status { config, audit_log } => {
+            let code = status(
+                config.map_or_else(config::default_source, ConfigSource::File),
+                &catalog,
+            );
+            source_status(&audit_log.unwrap_or_else(config::default_audit_log));
+            code
+        }
         Command::Catalog { command } => match command {
             CatalogCommand::List => {
                 for tool in catalog.tools() {
@@ -407,4 +447,40 @@ fn who(w: &crate::schedule::MaintenanceWindow) -> String {
         .as_ref()
         .map(|t| format!("  technician: {t}"))
         .unwrap_or_default()
+}
+
+/// Which source the daemon runs (from its last `started` record) and which
+/// would work here now.
+fn source_status(audit_log: &std::path::Path) {
+    let text = std::fs::read_to_string(audit_log).unwrap_or_default();
+    let last = text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["event"] == "started" || r["event"] == "stopped");
+    match last {
+        Some(r) if r["event"] == "started" => println!(
+            "daemon: source {} since {} — {}",
+            r["source"].as_str().unwrap_or("?"),
+            r["time"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("")
+        ),
+        Some(r) => println!(
+            "daemon: stopped at {} ({})",
+            r["time"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("")
+        ),
+        None => println!(
+            "daemon: no start recorded in {} (pass --audit-log FILE)",
+            audit_log.display()
+        ),
+    }
+    let here: Vec<String> = source::availability()
+        .into_iter()
+        .map(|(name, r)| match r {
+            Ok(()) => format!("{name}: available"),
+            Err(why) => format!("{name}: unavailable — {why}"),
+        })
+        .collect();
+    println!("event sources here: {}", here.join("; "));
 }

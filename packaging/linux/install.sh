@@ -19,12 +19,12 @@ if [ ! -e /etc/varco/approved-windows.toml ]; then
 fi
 /usr/local/bin/varco check /etc/varco/approved-windows.toml || echo "install.sh: fix the file above; until then no window is open" >&2
 if [ "${2:-}" = system ]; then
-    install -m 644 "$here/varco-enforcer.service" /etc/systemd/system/varco-enforcer.service
+    install -m 644 "$here/varco-system.service" /etc/systemd/system/varco-system.service
     install -m 644 "$here/varco-agent.service" /etc/systemd/user/varco-agent.service
     install -m 644 "$here/varco-agent-autostart.desktop" /etc/xdg/autostart/varco-agent.desktop
     systemctl --global enable varco-agent.service
-    systemctl enable --now varco-enforcer.service
-    echo "install.sh: varco-enforcer.service runs now; the agent starts at the next login of every user"
+    systemctl enable --now varco-system.service
+    echo "install.sh: varco-system.service runs now; the agent starts at the next login of every user"
     exit 0
 fi
 install -m 644 "$here/varco.service" /etc/systemd/user/varco.service

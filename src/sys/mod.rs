@@ -11,6 +11,9 @@ pub use linux::*;
 mod peer;
 #[cfg(target_os = "linux")]
 pub use peer::{current_uid, peer_uid};
+/// Exec-permission events (Linux): the pre-exec denial source's kernel side.
+#[cfg(target_os = "linux")]
+pub mod fanotify;
 
 #[cfg(not(target_os = "linux"))]
 mod portable;
