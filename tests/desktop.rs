@@ -251,9 +251,17 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 fn varco_run(s: &Scratch, args: &[&str], env: &[(&str, &str)], remove: &[&str]) -> Daemon {
     let audit = s.path("audit.jsonl");
     let mut cmd = Command::new(varco_bin());
+    // As in the harness: the scan unless a test asks for a source, so
+    // "the tool starts, then is stopped" keeps meaning that as root.
+    let default_source: &[&str] = if args.contains(&"--source") {
+        &[]
+    } else {
+        &["--source", "scan"]
+    };
     cmd.arg("run")
         .arg("--audit-log")
         .arg(&audit)
+        .args(default_source)
         .args(args)
         .env("VARCO_LOG", "info")
         .stdout(Stdio::null())
@@ -744,8 +752,12 @@ fn vnc_server(name: &str, display: &str, port: u16) -> Command {
     c
 }
 
-fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(name: &str, tool_id: &str) {
-    let s = Scratch::new(&format!("vnc-{name}"));
+fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(
+    name: &str,
+    tool_id: &str,
+    source: &str,
+) {
+    let s = Scratch::new(&format!("vnc-{name}-{source}"));
     let desktop = Desktop::start(&s);
     let port = free_port();
     let config = contact_file(&s, "");
@@ -761,7 +773,14 @@ fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(name: &str, 
     // No window open: varco stops it and the port closes.
     let mut d = varco_run(
         &s,
-        &["--config", config.to_str().unwrap(), "--notify", "session"],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--notify",
+            "session",
+            "--source",
+            source,
+        ],
         &[
             ("DISPLAY", &desktop.display),
             ("DBUS_SESSION_BUS_ADDRESS", &desktop.bus),
@@ -785,11 +804,19 @@ fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(name: &str, 
 
     // Started again while varco runs: stopped (scan) or never started
     // (pre-exec denial); either way nobody can connect.
-    let mut again = Helper(vnc_server(name, &desktop.display, port).spawn().unwrap());
-    assert!(
-        exits_within(&mut again.0, Duration::from_secs(3)),
-        "{name} restarted and kept running"
-    );
+    match vnc_server(name, &desktop.display, port).spawn() {
+        Ok(child) => {
+            let mut again = Helper(child);
+            assert!(
+                exits_within(&mut again.0, Duration::from_secs(3)),
+                "{name} restarted and kept running"
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("{name}: refused before it started ({e})");
+        }
+        Err(e) => panic!("cannot start {name}: {e}"),
+    }
     assert_port_closes(port, &format!("{name} restarted while varco runs"));
 
     // A window for this tool opens: the server runs and a client connects.
@@ -839,12 +866,21 @@ fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(name: &str, 
 
 #[test]
 fn x11vnc_is_stopped_outside_a_window_and_reachable_inside() {
-    real_vnc_server_is_stopped_outside_a_window_and_reachable_inside("x11vnc", "x11vnc");
+    real_vnc_server_is_stopped_outside_a_window_and_reachable_inside("x11vnc", "x11vnc", "scan");
+}
+
+#[test]
+fn x11vnc_is_refused_or_stopped_by_the_best_source_and_reachable_inside_a_window() {
+    real_vnc_server_is_stopped_outside_a_window_and_reachable_inside("x11vnc", "x11vnc", "auto");
 }
 
 #[test]
 fn x0vncserver_is_stopped_outside_a_window_and_reachable_inside() {
-    real_vnc_server_is_stopped_outside_a_window_and_reachable_inside("x0vncserver", "tigervnc");
+    real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(
+        "x0vncserver",
+        "tigervnc",
+        "scan",
+    );
 }
 
 #[test]
