@@ -88,6 +88,21 @@ pub struct Record {
     /// varco's version, on `started`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// SHA-256 of the executable, computed by varco right after the
+    /// decision (for the incident report: identifies the exact file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_sha256: Option<String>,
+    /// Whether the operator was shown a notification for this record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notified: Option<bool>,
+    /// Why the operator was not told (no agent, no notification server,
+    /// rate limit, notes for admitted tools off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_notified: Option<String>,
+    /// Notifications for this tool held back by the rate limit since the
+    /// previous one shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<u32>,
 }
 
 impl Record {
@@ -114,6 +129,10 @@ impl Record {
             source: None,
             config: None,
             version: None,
+            exe_sha256: None,
+            notified: None,
+            not_notified: None,
+            held_back: None,
         }
     }
 }
@@ -216,11 +235,15 @@ impl AuditLog {
 
     /// Queues a record; returns at once.
     pub fn record(&self, record: Record) {
-        if let Some(tx) = &self.tx
-            && tx.send(record).is_err()
-        {
-            tracing::error!("audit writer has stopped; record lost");
+        if let Some(tx) = &self.tx {
+            AuditHandle(tx.clone()).record(record);
         }
+    }
+
+    /// A handle that queues records from another task, e.g. once the
+    /// operator has (or has not) been told.
+    pub fn handle(&self) -> Option<AuditHandle> {
+        self.tx.clone().map(AuditHandle)
     }
 
     /// Writes every queued record and closes the sinks.
@@ -239,6 +262,19 @@ impl AuditLog {
 impl Drop for AuditLog {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// Queues records on a running [`AuditLog`] from elsewhere.
+#[derive(Debug, Clone)]
+pub struct AuditHandle(mpsc::Sender<Record>);
+
+impl AuditHandle {
+    /// Queues a record; returns at once.
+    pub fn record(&self, record: Record) {
+        if self.0.send(record).is_err() {
+            tracing::error!("audit writer has stopped; record lost");
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use crate::catalog::Catalog;
 use crate::config::{self, ConfigSource};
-use crate::daemon::{self, Options};
+use crate::daemon::{self, NotifyRoute, Options};
 use crate::schedule::{Mode, Schedule, Tools, When};
 use crate::source::{self, Choice};
 
@@ -51,6 +51,44 @@ enum Command {
         /// PATH (repeatable) instead of every local one.
         #[arg(long, value_name = "PATH")]
         fanotify_only: Vec<PathBuf>,
+        /// Who shows the operator what happened: `session` (this process,
+        /// running in the desktop session) or `agent` (the `varco agent`
+        /// of the user who started the tool). [default: agent when running
+        /// as root without a session bus, else session]
+        #[arg(long, value_enum)]
+        notify: Option<NotifyArg>,
+        /// Where session agents listen: DIR/<uid>/varco-agent.sock.
+        #[arg(long, value_name = "DIR", default_value = crate::agent::DEFAULT_BASE)]
+        agent_dir: PathBuf,
+    },
+    /// Show varco's notifications in this desktop session (started at
+    /// login; receives them from the varco service).
+    Agent {
+        /// Where to listen: DIR/<uid>/varco-agent.sock (Linux).
+        #[arg(long, value_name = "DIR", default_value = crate::agent::DEFAULT_BASE)]
+        agent_dir: PathBuf,
+        /// Windows: send a test notice to the agent of this session and
+        /// print its answer, to check that it runs and can show toasts.
+        #[arg(long)]
+        test: bool,
+    },
+    /// Write the incident report for the Polizia Postale and the
+    /// Direzione Centrale per i Servizi Demografici.
+    Report {
+        /// Only events from this day (YYYY-MM-DD, local time) or instant
+        /// (RFC 3339) on.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Write FILE.md and FILE.html (printable) instead of Markdown on
+        /// standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The audit log to read [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
+        /// The approved-windows file [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Check an approved-windows file before deploying it.
     Check {
@@ -76,14 +114,6 @@ enum Command {
     Service {
         #[command(subcommand)]
         action: ServiceAction,
-    },
-    /// Windows: the per-session agent that shows the service's notices
-    /// (started at every logon by `varco service install`).
-    Agent {
-        /// Send a test notice to the agent of this session and print its
-        /// answer, to check that the agent runs and can show toasts.
-        #[arg(long)]
-        test: bool,
     },
 }
 
@@ -114,6 +144,12 @@ enum CatalogCommand {
         /// An executable file name, e.g. AnyDesk.exe.
         name: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NotifyArg {
+    Session,
+    Agent,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -180,6 +216,8 @@ pub fn main() -> ExitCode {
             audit_log,
             mode,
             poll_ms,
+            notify,
+            agent_dir,
             source,
             fanotify_only,
         } => {
@@ -188,6 +226,12 @@ pub fn main() -> ExitCode {
                 audit_log: audit_log.unwrap_or_else(config::default_audit_log),
                 mode: mode.map(Mode::from),
                 poll: Duration::from_millis(poll_ms),
+                notify: match notify {
+                    Some(NotifyArg::Session) => NotifyRoute::Session,
+                    Some(NotifyArg::Agent) => NotifyRoute::Agent,
+                    None => NotifyRoute::detect(),
+                },
+                agent_base: agent_dir,
                 source: source.into(),
                 fanotify_only,
             };
@@ -199,6 +243,18 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Report {
+            since,
+            out,
+            audit_log,
+            config,
+        } => report(
+            since.as_deref(),
+            out.as_deref(),
+            &audit_log.unwrap_or_else(config::default_audit_log),
+            &config.map_or_else(config::default_source, ConfigSource::File),
+            &catalog,
+        ),
         Command::Check { file } => check(&file, &catalog),
         Command::Service { action } => {
             let result = match action {
@@ -216,7 +272,7 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Agent { test } => agent(test),
+        Command::Agent { agent_dir, test } => agent(&agent_dir, test),
         Command::Status { config, audit_log } => {
             let code = status(
                 config.map_or_else(config::default_source, ConfigSource::File),
@@ -252,7 +308,7 @@ pub fn main() -> ExitCode {
 }
 
 #[cfg(windows)]
-fn agent(test: bool) -> ExitCode {
+fn agent(_agent_dir: &std::path::Path, test: bool) -> ExitCode {
     if test {
         return match crate::session_agent::test_notice() {
             Ok(answer) => {
@@ -279,9 +335,83 @@ fn agent(test: bool) -> ExitCode {
 }
 
 #[cfg(not(windows))]
-fn agent(_test: bool) -> ExitCode {
-    eprintln!("varco agent: not available in this build yet");
-    ExitCode::FAILURE
+fn agent(agent_dir: &std::path::Path, test: bool) -> ExitCode {
+    if test {
+        eprintln!(
+            "varco agent --test: available on Windows only; on Linux check the agent with `systemctl --user status varco-agent`"
+        );
+        return ExitCode::from(2);
+    }
+    match crate::agent::serve(agent_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("varco agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(
+    since: Option<&str>,
+    out: Option<&std::path::Path>,
+    audit_log: &std::path::Path,
+    source: &ConfigSource,
+    catalog: &Catalog,
+) -> ExitCode {
+    let tz = match source {
+        ConfigSource::File(p) => config::load(p, catalog, false)
+            .map(|s| s.timezone)
+            .unwrap_or_else(|_| Schedule::fail_closed().timezone),
+        ConfigSource::EmbeddedDefault => Schedule::fail_closed().timezone,
+    };
+    let since = match since.map(|s| parse_since(s, &tz)).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("varco report: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report =
+        match crate::report::Report::build(audit_log, source, catalog, since, Timestamp::now()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("varco report: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    match out {
+        None => {
+            print!("{}", report.markdown());
+            ExitCode::SUCCESS
+        }
+        Some(out) => match report.write(out) {
+            Ok((md, html)) => {
+                println!(
+                    "{} event(s): {} and {} (open the .html to print it)",
+                    report.len(),
+                    md.display(),
+                    html.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("varco report: cannot write {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// `--since`: a local date (midnight in the windows file's zone) or an
+/// RFC 3339 instant.
+fn parse_since(s: &str, tz: &jiff::tz::TimeZone) -> Result<Timestamp, String> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    s.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| tz.to_ambiguous_timestamp(d.to_datetime(jiff::civil::Time::midnight())).compatible().ok())
+        .ok_or_else(|| format!("--since {s}: not a date; write YYYY-MM-DD (e.g. 2025-11-26) or an instant such as 2025-11-26T14:00:00+01:00"))
 }
 
 fn check(file: &std::path::Path, catalog: &Catalog) -> ExitCode {

@@ -5,19 +5,20 @@
 //! policy for a decision, stops the tool first if the decision says so, and
 //! only then records and notifies.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use crate::audit::{AuditLog, Event, Record};
+use crate::agent;
+use crate::audit::{AuditHandle, AuditLog, AuditSink, Event, Record};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{self, ConfigSource, LoadError};
 use crate::decide::{Decision, Verdict};
 use crate::enforce::{self, Outcome};
-use crate::messages::{Lang, Texts};
-use crate::notify::{self, Level};
+use crate::messages::{Lang, Notice, Texts};
+use crate::notify::{self, Admission, Level, Throttle};
 use crate::policy::{Policy, SharedPolicy};
 use crate::process::ProcessFacts;
 use crate::schedule::{Mode, Schedule};
@@ -38,11 +39,46 @@ pub struct Options {
     pub mode: Option<Mode>,
     /// Scan interval.
     pub poll: Duration,
+    /// Who shows the operator what happened.
+    pub notify: NotifyRoute,
+    /// Where session agents listen (see [`agent::socket_path`]).
+    pub agent_base: PathBuf,
     /// The process source asked for.
     pub source: Choice,
     /// Trials: fanotify marks only these paths' filesystems.
     pub fanotify_only: Vec<PathBuf>,
 }
+
+/// Who shows notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyRoute {
+    /// `varco run` runs in the operator's session and shows them itself.
+    Session,
+    /// `varco run` is a system service: the agent in the session of the
+    /// process's owner shows them.
+    Agent,
+}
+
+impl NotifyRoute {
+    /// A Linux system service (root, no session bus) hands notices to the
+    /// agents; anything else runs in a session and shows them itself. (On
+    /// Windows the notify layer itself hands a service's notices to the
+    /// session agents.)
+    pub fn detect() -> NotifyRoute {
+        if cfg!(target_os = "linux")
+            && sys::is_privileged()
+            && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none()
+        {
+            NotifyRoute::Agent
+        } else {
+            NotifyRoute::Session
+        }
+    }
+}
+
+/// How long a notification may take before the record is written anyway
+/// with `notified: false`.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Why the daemon could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +124,14 @@ struct Daemon {
     /// Tools running inside a window, re-checked when windows close.
     admitted: Vec<(ProcessFacts, Decision)>,
     source_name: &'static str,
+    /// One notification per tool per minute.
+    throttle: Throttle,
+    /// Records waiting for their notification to be shown (or not).
+    pending: tokio::task::JoinSet<()>,
+    /// What the notification says about the incident report.
+    report_hint: String,
+    /// Where syslog forwarding goes, from the windows file.
+    syslog: crate::syslog::Control,
 }
 
 async fn run_async(
@@ -95,7 +139,18 @@ async fn run_async(
     stop: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<(), DaemonError> {
     let catalog = Catalog::embedded()?;
-    let audit = match AuditLog::open(&options.audit_log, crate::eventlog::sinks()) {
+    let (syslog, syslog_control) = crate::syslog::Syslog::new();
+    let report = crate::report::AutoReport::new(&options.audit_log, options.config.clone());
+    let report_hint = report.hint();
+    let sinks = || -> Vec<Box<dyn AuditSink>> {
+        {
+            let mut sinks: Vec<Box<dyn AuditSink>> =
+                vec![Box::new(syslog.clone()), Box::new(report.clone())];
+            sinks.extend(crate::eventlog::sinks());
+            sinks
+        }
+    };
+    let audit = match AuditLog::open(&options.audit_log, sinks()) {
         Ok(a) => a,
         Err(e) => {
             // Enforcement matters more than the file: go on, and say so on
@@ -104,7 +159,7 @@ async fn run_async(
                 "cannot open the audit log {}: {e}; records go to the service log only — pass --audit-log FILE",
                 options.audit_log.display()
             );
-            AuditLog::stderr(crate::eventlog::sinks())?
+            AuditLog::stderr(sinks())?
         }
     };
     let policy = SharedPolicy::new(Policy {
@@ -120,10 +175,17 @@ async fn run_async(
         last_text: None,
         admitted: Vec::new(),
         source_name: "none",
+        throttle: Throttle::default(),
+        pending: tokio::task::JoinSet::new(),
+        report_hint,
+        syslog: syslog_control,
     };
     // The policy is loaded before the source starts: a source that answers
     // the kernel decides with the real windows from its first event.
     let config_error = daemon.load_initial();
+    daemon
+        .syslog
+        .configure(&daemon.policy.current().schedule.log);
     let source = source::select(
         &source::Settings {
             choice: daemon.options.source,
@@ -166,12 +228,19 @@ async fn run_async(
                 daemon.reload_if_changed();
                 daemon.recheck_admitted();
             }
+            Some(_) = daemon.pending.join_next(), if !daemon.pending.is_empty() => {}
             why = &mut shutdown => {
                 tracing::info!("{why}: stopping");
                 break Ok(());
             }
         }
     };
+    // Records still waiting for a notification are written before the last.
+    let _ = tokio::time::timeout(NOTIFY_TIMEOUT, async {
+        while daemon.pending.join_next().await.is_some() {}
+    })
+    .await;
+    daemon.pending.abort_all();
     let policy = daemon.policy.current();
     let mut r = Record::new(
         Event::Stopped,
@@ -226,6 +295,7 @@ impl Daemon {
                 );
                 self.policy.set_schedule(s);
                 let p = self.policy.current();
+                self.syslog.configure(&p.schedule.log);
                 let mut r = Record::new(
                     Event::ConfigReloaded,
                     Timestamp::now(),
@@ -269,12 +339,12 @@ impl Daemon {
         );
     }
 
-    fn config_error(&self, e: &LoadError) {
+    fn config_error(&mut self, e: &LoadError) {
         tracing::error!("{e}");
         self.config_error_text(&e.to_string());
     }
 
-    fn config_error_text(&self, reason: &str) {
+    fn config_error_text(&mut self, reason: &str) {
         let p = self.policy.current();
         let mut r = Record::new(
             Event::ConfigError,
@@ -284,8 +354,8 @@ impl Daemon {
         );
         r.reason = Some(reason.to_string());
         r.config = Some(self.options.config.describe());
-        self.audit.record(r);
-        notify::show(self.texts.for_config_error(reason), Level::Critical);
+        let notice = Notice::for_config_error(reason, &p.schedule.contact);
+        self.finish(r, None, Ok((notice, None)));
     }
 
     fn observe(&mut self, obs: Observation) {
@@ -323,9 +393,9 @@ impl Daemon {
         let mut r = self.record_for(&facts, &decision, now);
         r.outcome = outcome.as_ref().map(Outcome::describe);
         r.reason = reason;
-        self.audit.record(r);
         let still_running = outcome.as_ref().is_some_and(|o| !o.is_stopped());
-        self.tell(&decision, still_running);
+        let notice = self.tell(&decision, still_running, facts.user.clone());
+        self.finish(r, facts.exe.clone(), notice);
         if decision.verdict == Verdict::Allowed {
             self.admitted.push((facts, decision));
         }
@@ -333,7 +403,7 @@ impl Daemon {
 
     /// Records and tells a decision a source already enforced.
     fn report(
-        &self,
+        &mut self,
         facts: &ProcessFacts,
         decision: &Decision,
         reason: Option<String>,
@@ -346,8 +416,8 @@ impl Daemon {
         if before_start {
             r.outcome = Some("refused before it started".into());
         }
-        self.audit.record(r);
-        self.tell(decision, false);
+        let notice = self.tell(decision, false, facts.user.clone());
+        self.finish(r, facts.exe.clone(), notice);
     }
 
     fn record_for(&self, facts: &ProcessFacts, d: &Decision, now: Timestamp) -> Record {
@@ -366,25 +436,81 @@ impl Daemon {
         r
     }
 
-    fn tell(&self, decision: &Decision, still_running: bool) {
+    /// The notice for a decision and whose session it goes to, or why
+    /// the operator is not told this time.
+    fn tell(
+        &mut self,
+        decision: &Decision,
+        still_running: bool,
+        user: Option<String>,
+    ) -> Result<(Notice, Option<String>), String> {
         let p = self.policy.current();
-        let report = format!("varco report ({})", self.audit.path().display());
-        let mut shown = decision.clone();
-        if still_running {
-            // The kill failed: telling the operator it was stopped would be
-            // a lie; tell them to close it instead.
-            shown.verdict = Verdict::Alerted;
-        }
-        let level = match shown.verdict {
-            Verdict::Allowed if !p.schedule.notify_allowed => return,
-            Verdict::Allowed => Level::Quiet,
-            Verdict::Blocked | Verdict::Alerted => Level::Critical,
+        // The kill failed: telling the operator it was stopped would be a
+        // lie; tell them to close it instead.
+        let verdict = if still_running {
+            Verdict::Alerted
+        } else {
+            decision.verdict
         };
-        notify::show(
-            self.texts
-                .for_decision(&shown, &p.schedule.contact, &report),
-            level,
-        );
+        if verdict == Verdict::Allowed && !p.schedule.notify_allowed {
+            return Err("notes for admitted tools are off ([notify] allowed = false)".into());
+        }
+        let notice =
+            Notice::for_decision(decision, verdict, &p.schedule.contact, &self.report_hint);
+        Ok((notice, user))
+    }
+
+    /// Writes `r` once the operator has been told (or not), so the record
+    /// says which. Runs apart from the loop: enforcement never waits for a
+    /// notification. Also fingerprints the executable for the report.
+    fn finish(
+        &mut self,
+        mut r: Record,
+        exe: Option<PathBuf>,
+        notice: Result<(Notice, Option<String>), String>,
+    ) {
+        let notice = match notice {
+            Ok((n, user)) => match self
+                .throttle
+                .admit(&r.tool.clone().unwrap_or_default(), Instant::now())
+            {
+                Admission::Show { held_back } => {
+                    r.held_back = (held_back > 0).then_some(held_back);
+                    Ok((n, user))
+                }
+                Admission::HoldBack => Err(format!(
+                    "rate limit: one notification per tool every {} s",
+                    notify::PER_TOOL_INTERVAL.as_secs()
+                )),
+            },
+            Err(why) => Err(why),
+        };
+        let Some(audit) = self.audit.handle() else {
+            return;
+        };
+        let route = self.options.notify;
+        let base = self.options.agent_base.clone();
+        let texts = self.texts.clone();
+        self.pending.spawn(async move {
+            if let Some(exe) = exe {
+                r.exe_sha256 = tokio::task::spawn_blocking(move || crate::report::sha256_of(&exe))
+                    .await
+                    .ok()
+                    .flatten();
+            }
+            let told = match notice {
+                Ok((n, user)) => {
+                    let show = deliver(route, &base, &texts, &n, user.as_deref());
+                    tokio::time::timeout(NOTIFY_TIMEOUT, show)
+                        .await
+                        .unwrap_or_else(|_| Err("the notification did not complete in time".into()))
+                }
+                Err(why) => Err(why),
+            };
+            r.notified = Some(told.is_ok());
+            r.not_notified = told.err();
+            write_record(&audit, r);
+        });
     }
 
     /// Tools admitted by a window are decided again once it closes (or the
@@ -414,6 +540,58 @@ impl Daemon {
     }
 }
 
+fn write_record(audit: &AuditHandle, r: Record) {
+    let throttled = r
+        .not_notified
+        .as_deref()
+        .is_some_and(|w| w.starts_with("rate limit"));
+    // Held back on purpose: the audit log has it; the service log stays
+    // readable when a tool restarts in a loop.
+    if r.notified == Some(false) && !throttled {
+        tracing::warn!(
+            "the operator was not told about {} ({}): {}",
+            r.tool_name.as_deref().unwrap_or("the windows file"),
+            serde_json::to_value(r.event)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            r.not_notified.as_deref().unwrap_or("")
+        );
+    }
+    audit.record(r);
+}
+
+/// Shows a notice by `route`.
+async fn deliver(
+    route: NotifyRoute,
+    base: &Path,
+    texts: &Texts,
+    notice: &Notice,
+    user: Option<&str>,
+) -> Result<(), String> {
+    match route {
+        NotifyRoute::Session => {
+            let level = if notice.is_critical() {
+                Level::Critical
+            } else {
+                Level::Quiet
+            };
+            notify::deliver(&texts.render(notice), level)
+                .await
+                .map_err(|e| format!("no notification server in this session: {e}"))
+        }
+        NotifyRoute::Agent if notice.tool.is_empty() => {
+            // A windows-file problem belongs to no process: whoever is
+            // logged in is told.
+            match agent::broadcast(base, notice).await {
+                0 => Err("no varco agent is running in any session".into()),
+                _ => Ok(()),
+            }
+        }
+        NotifyRoute::Agent => agent::send(base, user, notice).await,
+    }
+}
+
 fn event_of(v: Verdict) -> Event {
     match v {
         Verdict::Allowed => Event::Allowed,
@@ -423,7 +601,7 @@ fn event_of(v: Verdict) -> Event {
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C on Windows).
-async fn shutdown_signal() -> &'static str {
+pub async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 pub mod acl;
+pub mod agent;
 pub mod audit;
 pub mod catalog;
 pub mod cli;
@@ -27,9 +28,11 @@ pub mod messages;
 pub mod notify;
 pub mod policy;
 pub mod process;
+pub mod report;
 pub mod schedule;
 pub mod service;
 pub mod session_agent;
 pub mod source;
 #[allow(unsafe_code)] // the OS layer: every block carries a SAFETY comment
 pub mod sys;
+pub mod syslog;

@@ -1,7 +1,7 @@
 //! The texts the operator reads, in one reviewed file
 //! (`config/messages.toml`), Italian first.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::decide::{Decision, Verdict};
 use crate::schedule::Contact;
@@ -21,6 +21,10 @@ impl Lang {
     /// The session's language from the usual locale variables; Italian
     /// unless the locale is English.
     pub fn from_env() -> Lang {
+        #[cfg(windows)]
+        if let Some(lang) = windows_ui_language() {
+            return lang;
+        }
         let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
         let locale = var("LC_ALL")
             .or_else(|| var("LC_MESSAGES"))
@@ -39,6 +43,14 @@ impl Lang {
     }
 }
 
+/// The Windows display language, when it can be read. A hook for the
+/// Windows port: the session's UI language, not the locale variables,
+/// says what the operator reads there.
+#[cfg(windows)]
+fn windows_ui_language() -> Option<Lang> {
+    None
+}
+
 /// One language's texts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +64,8 @@ pub struct Texts {
     technician: String,
     callback_known: String,
     callback_unknown: String,
+    company_unknown: String,
+    referent: String,
     config_error_title: String,
     config_error_body: String,
 }
@@ -102,33 +116,40 @@ impl Texts {
             technician: t(" ({name})"),
             callback_known: t("Richiami {company} al {phone}."),
             callback_unknown: t("Richiami l'assistenza al numero che conosce."),
+            company_unknown: t("l'assistenza informatica"),
+            referent: t(" ({referent})"),
             config_error_title: t("varco: file delle finestre non valido"),
             config_error_body: t("{reason}"),
         }
     }
 
-    /// The notification for a decision. `report` tells the operator how to
-    /// get the incident report.
-    pub fn for_decision(&self, d: &Decision, contact: &Contact, report: &str) -> Message {
-        let callback = self.callback(contact);
-        let technician = d
-            .window
-            .as_ref()
-            .and_then(|w| w.technician.as_deref())
+    /// The notification for `notice`, in this language.
+    pub fn render(&self, n: &Notice) -> Message {
+        let (title, body) = match n.kind {
+            NoticeKind::Blocked => (&self.blocked_title, &self.blocked_body),
+            NoticeKind::Alerted => (&self.alerted_title, &self.alerted_body),
+            NoticeKind::Allowed => (&self.allowed_title, &self.allowed_body),
+            NoticeKind::ConfigError => (&self.config_error_title, &self.config_error_body),
+        };
+        let callback = self.callback(n);
+        let technician = n
+            .technician
+            .as_deref()
             .map(|name| self.technician.replace("{name}", name))
             .unwrap_or_default();
-        let window = d.window.as_ref().map(|w| w.id.as_str()).unwrap_or("");
-        let (title, body) = match d.verdict {
-            Verdict::Blocked => (&self.blocked_title, &self.blocked_body),
-            Verdict::Alerted => (&self.alerted_title, &self.alerted_body),
-            Verdict::Allowed => (&self.allowed_title, &self.allowed_body),
-        };
+        let referent = n
+            .referent
+            .as_deref()
+            .map(|r| self.referent.replace("{referent}", r))
+            .unwrap_or_default();
         let fill = |s: &str| {
-            s.replace("{tool}", &d.tool_name)
+            s.replace("{tool}", &n.tool)
                 .replace("{callback}", &callback)
-                .replace("{window}", window)
+                .replace("{referent}", &referent)
+                .replace("{window}", n.window.as_deref().unwrap_or(""))
                 .replace("{technician}", &technician)
-                .replace("{report}", report)
+                .replace("{report}", &n.report)
+                .replace("{reason}", n.reason.as_deref().unwrap_or(""))
         };
         Message {
             title: fill(title),
@@ -136,26 +157,104 @@ impl Texts {
         }
     }
 
-    /// The notification for an unusable windows file.
-    pub fn for_config_error(&self, reason: &str) -> Message {
-        Message {
-            title: self.config_error_title.clone(),
-            body: self.config_error_body.replace("{reason}", reason),
-        }
-    }
-
-    fn callback(&self, contact: &Contact) -> String {
-        match (&contact.company, &contact.phone) {
-            (Some(company), Some(phone)) => self
+    fn callback(&self, n: &Notice) -> String {
+        match (&n.company, &n.phone) {
+            (company, Some(phone)) => self
                 .callback_known
-                .replace("{company}", company)
-                .replace("{phone}", phone),
-            (None, Some(phone)) => self
-                .callback_known
-                .replace("{company}", "l'assistenza informatica")
+                .replace(
+                    "{company}",
+                    company.as_deref().unwrap_or(&self.company_unknown),
+                )
                 .replace("{phone}", phone),
             _ => self.callback_unknown.clone(),
         }
+    }
+}
+
+/// What the operator must be told, as facts without wording. The enforcer
+/// sends this to the session agent, which words it in the session's own
+/// language: a root service does not know the operator's locale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// What happened.
+    pub kind: NoticeKind,
+    /// The tool's display name (empty for configuration errors).
+    pub tool: String,
+    /// The window that admitted it.
+    pub window: Option<String>,
+    /// The technician announced for that window.
+    pub technician: Option<String>,
+    /// The contracted company, from `[contact]`.
+    pub company: Option<String>,
+    /// Its known number, from `[contact]`.
+    pub phone: Option<String>,
+    /// The comune's IT referent, from `[contact]`.
+    pub referent: Option<String>,
+    /// Where the incident report is, or how to make it.
+    pub report: String,
+    /// A configuration problem, for IT.
+    pub reason: Option<String>,
+}
+
+/// The kinds of notice, each with its own urgency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A tool was stopped.
+    Blocked,
+    /// A tool runs unscheduled (alert mode, or the kill failed).
+    Alerted,
+    /// A tool runs inside its window: a quiet note.
+    Allowed,
+    /// The windows file is unusable.
+    ConfigError,
+}
+
+impl Notice {
+    /// The notice for a decision; `verdict` may differ from the decision's
+    /// (a failed kill is told as "still running, close it").
+    pub fn for_decision(d: &Decision, verdict: Verdict, contact: &Contact, report: &str) -> Notice {
+        Notice {
+            kind: match verdict {
+                Verdict::Blocked => NoticeKind::Blocked,
+                Verdict::Alerted => NoticeKind::Alerted,
+                Verdict::Allowed => NoticeKind::Allowed,
+            },
+            tool: d.tool_name.clone(),
+            window: d.window.as_ref().map(|w| w.id.clone()),
+            technician: d.window.as_ref().and_then(|w| w.technician.clone()),
+            report: report.to_string(),
+            reason: None,
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// The notice for an unusable windows file.
+    pub fn for_config_error(reason: &str, contact: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::ConfigError,
+            reason: Some(reason.to_string()),
+            ..Notice::contact(contact)
+        }
+    }
+
+    fn contact(c: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::ConfigError,
+            tool: String::new(),
+            window: None,
+            technician: None,
+            company: c.company.clone(),
+            phone: c.phone.clone(),
+            referent: c.referent.clone(),
+            report: String::new(),
+            reason: None,
+        }
+    }
+
+    /// Critical notices stay on screen until dismissed.
+    pub fn is_critical(&self) -> bool {
+        !matches!(self.kind, NoticeKind::Allowed)
     }
 }
 
@@ -181,27 +280,64 @@ mod tests {
         toml::from_str::<Catalogue>(MESSAGES).unwrap();
     }
 
-    #[test]
-    fn blocked_text_names_tool_callback_and_warns_about_credentials() {
-        let contact = Contact {
+    fn contact() -> Contact {
+        Contact {
             company: Some("Esempio Informatica S.r.l.".into()),
             phone: Some("+39 06 1234567".into()),
+            referent: Some("CED, interno 204".into()),
             ..Contact::default()
-        };
-        let m = Texts::load(Lang::It).for_decision(&blocked(), &contact, "varco report");
+        }
+    }
+
+    #[test]
+    fn blocked_text_names_tool_callback_and_warns_about_credentials() {
+        let d = blocked();
+        let n = Notice::for_decision(&d, d.verdict, &contact(), "/var/log/varco/rapporto.html");
+        let m = Texts::load(Lang::It).render(&n);
         assert!(m.title.contains("AnyDesk"));
         for needle in [
-            "nessun intervento tecnico è programmato",
+            "non è programmato nessun intervento tecnico",
             "password",
             "smart card",
+            "riattacchi",
             "+39 06 1234567",
             "Esempio Informatica",
-            "referente informatico",
-            "varco report",
+            "referente informatico del Comune (CED, interno 204)",
+            "/var/log/varco/rapporto.html",
         ] {
             assert!(m.body.contains(needle), "missing {needle:?} in {}", m.body);
         }
         assert!(!m.body.contains('{'), "unfilled placeholder in {}", m.body);
+        assert!(n.is_critical());
+    }
+
+    #[test]
+    fn every_kind_fills_every_placeholder_in_both_languages() {
+        let d = blocked();
+        let bare = Contact::default();
+        for lang in [Lang::It, Lang::En] {
+            let t = Texts::load(lang);
+            for verdict in [Verdict::Blocked, Verdict::Alerted, Verdict::Allowed] {
+                for c in [&contact(), &bare] {
+                    let m = t.render(&Notice::for_decision(&d, verdict, c, "r"));
+                    assert!(!m.title.contains('{') && !m.body.contains('{'), "{m:?}");
+                }
+            }
+            let m = t.render(&Notice::for_config_error("line 3: bad", &bare));
+            assert!(m.body.contains("line 3: bad"), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn alerted_text_says_close_it() {
+        let d = blocked();
+        let m = Texts::load(Lang::It).render(&Notice::for_decision(
+            &d,
+            Verdict::Alerted,
+            &contact(),
+            "r",
+        ));
+        assert!(m.body.contains("lo chiuda subito"), "{}", m.body);
     }
 
     #[test]

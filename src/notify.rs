@@ -4,7 +4,69 @@
 //! Without a notification server (a headless machine, CI, a system service
 //! with no session bus) the failure is logged and enforcement goes on.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use crate::messages::Message;
+
+/// At most one notification per tool in this interval: a tool restarted
+/// in a loop (by a fraudster's script, or by its own watchdog) must not
+/// bury the screen in pop-ups the operator can no longer read.
+pub const PER_TOOL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Decides which notifications are shown and counts those held back.
+/// Pure: the caller passes the clock.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    tools: HashMap<String, Shown>,
+}
+
+#[derive(Debug)]
+struct Shown {
+    at: Instant,
+    held_back: u32,
+}
+
+/// Whether to show a notification now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Show it; `held_back` notifications for this tool were not shown
+    /// since the previous one.
+    Show {
+        /// How many were held back before this one.
+        held_back: u32,
+    },
+    /// Do not show it: one for this tool was shown less than
+    /// [`PER_TOOL_INTERVAL`] ago.
+    HoldBack,
+}
+
+impl Throttle {
+    /// Asks to notify about `tool` at `now`.
+    pub fn admit(&mut self, tool: &str, now: Instant) -> Admission {
+        match self.tools.get_mut(tool) {
+            Some(s) if now.saturating_duration_since(s.at) < PER_TOOL_INTERVAL => {
+                s.held_back += 1;
+                Admission::HoldBack
+            }
+            Some(s) => {
+                let held_back = std::mem::take(&mut s.held_back);
+                s.at = now;
+                Admission::Show { held_back }
+            }
+            None => {
+                self.tools.insert(
+                    tool.to_string(),
+                    Shown {
+                        at: now,
+                        held_back: 0,
+                    },
+                );
+                Admission::Show { held_back: 0 }
+            }
+        }
+    }
+}
 
 /// How insistent a notification is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,18 +75,6 @@ pub enum Level {
     Critical,
     /// A quiet note: a scheduled intervention started.
     Quiet,
-}
-
-/// Shows `message` without waiting for it; a failure is logged.
-pub fn show(message: Message, level: Level) {
-    tokio::spawn(async move {
-        if let Err(e) = deliver(&message, level).await {
-            tracing::warn!(
-                "the operator could not be notified ({e}); enforcement goes on. Message was: {}",
-                message.title
-            );
-        }
-    });
 }
 
 /// Shows `message` and reports whether a notification server took it.
@@ -38,7 +88,6 @@ mod platform {
 
     use super::Level;
     use crate::messages::Message;
-
     pub async fn deliver(message: &Message, level: Level) -> Result<(), String> {
         let mut n = Notification::new();
         n.appname("varco")
@@ -58,7 +107,6 @@ mod platform {
 
     use super::Level;
     use crate::messages::Message;
-
     pub async fn deliver(message: &Message, _level: Level) -> Result<(), String> {
         let (title, body) = (message.title.clone(), message.body.clone());
         tokio::task::spawn_blocking(move || {
@@ -116,4 +164,33 @@ pub fn toast(title: &str, body: &str, level: Level) -> Result<(), String> {
         n.urgency(Urgency::Critical).timeout(Timeout::Never);
     }
     n.show().map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_notification_per_tool_per_minute_and_the_rest_counted() {
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(t.admit("anydesk", t0), Admission::Show { held_back: 0 });
+        assert_eq!(t.admit("anydesk", t0 + s(1)), Admission::HoldBack);
+        assert_eq!(t.admit("anydesk", t0 + s(59)), Admission::HoldBack);
+        assert_eq!(
+            t.admit("teamviewer", t0 + s(2)),
+            Admission::Show { held_back: 0 },
+            "another tool is not held back"
+        );
+        assert_eq!(
+            t.admit("anydesk", t0 + s(60)),
+            Admission::Show { held_back: 2 }
+        );
+        assert_eq!(t.admit("anydesk", t0 + s(61)), Admission::HoldBack);
+        assert_eq!(
+            t.admit("anydesk", t0 + s(130)),
+            Admission::Show { held_back: 1 }
+        );
+    }
 }

@@ -403,6 +403,10 @@ mod windows {
             poll: DEFAULT_INTERVAL,
             source: Choice::Auto,
             fanotify_only: Vec::new(),
+            // The notify layer hands a service's notices to the session
+            // agents over their named pipes (see notify.rs).
+            notify: daemon::NotifyRoute::Session,
+            agent_base: std::path::PathBuf::from(crate::agent::DEFAULT_BASE),
         };
         let exit = match daemon::run_until(options, stop_rx) {
             Ok(()) => ServiceExitCode::Win32(0),

@@ -78,3 +78,28 @@ fn verify_unit(s: &Scratch, text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn agent_user_unit_is_valid_and_runs_varco_agent() {
+    let s = Scratch::new("agent-unit");
+    let text = std::fs::read_to_string("packaging/linux/varco-agent.service").unwrap();
+    assert!(text.contains("ExecStart=/usr/local/bin/varco agent"));
+    verify_unit(&s, &text);
+}
+
+#[test]
+fn agent_autostart_entry_is_valid_and_silent() {
+    let path = "packaging/linux/varco-agent-autostart.desktop";
+    let out = Command::new(which("desktop-file-validate"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("Exec=/usr/local/bin/varco agent"));
+    assert!(text.contains("NoDisplay=true") && text.contains("Terminal=false"));
+}

@@ -15,6 +15,18 @@ PACKAGES=(
     gcc-mingw-w64-x86-64 # windows: links varco.exe, builds fake tools and the DLL shim
     binutils-mingw-w64-x86-64
     zip                  # windows: the release zip (target/varco-windows.zip)
+    xvfb                 # desktop: a real X server without a screen
+    x11-xserver-utils    # desktop: xsetroot paints the background for the screenshot
+    dbus                 # desktop: a private session bus (dbus-daemon), dbus-monitor, dbus-send
+    dunst                # desktop: a real notification server
+    fonts-dejavu-core    # desktop: the font dunst draws the notification with
+    imagemagick          # desktop: import takes the screenshot
+    x11vnc               # desktop: a real VNC server on the Xvfb display
+    tigervnc-scraping-server  # desktop: a second one, x0vncserver
+    procps               # desktop: ps, to show who still listens when a test fails
+    rsyslog              # syslog: a real collector on loopback, started by the test
+    util-linux           # desktop: setpriv runs the forged-notice client as nobody
+    perl-base            # desktop: the forged-notice client
 )
 
 need_install=()

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs varco on a Linux workstation, as root. Usage:
-#   sudo sh packaging/linux/install.sh path/to/varco
+#   sudo sh packaging/linux/install.sh path/to/varco [system]
+# With "system", varco enforces as a root system service (tamper-proof)
+# and a silent agent in each session shows its notifications.
 # Copies the binary, creates /etc/varco (root-owned) with the example
 # windows file if none exists, and starts varco silently at every login
 # (systemd user unit, plus XDG autostart for sessions without systemd).
@@ -16,6 +18,15 @@ if [ ! -e /etc/varco/approved-windows.toml ]; then
     echo "install.sh: wrote /etc/varco/approved-windows.toml from the example: edit it, then run varco check on it"
 fi
 /usr/local/bin/varco check /etc/varco/approved-windows.toml || echo "install.sh: fix the file above; until then no window is open" >&2
+if [ "${2:-}" = system ]; then
+    install -m 644 "$here/varco-system.service" /etc/systemd/system/varco-system.service
+    install -m 644 "$here/varco-agent.service" /etc/systemd/user/varco-agent.service
+    install -m 644 "$here/varco-agent-autostart.desktop" /etc/xdg/autostart/varco-agent.desktop
+    systemctl --global enable varco-agent.service
+    systemctl enable --now varco-system.service
+    echo "install.sh: varco-system.service runs now; the agent starts at the next login of every user"
+    exit 0
+fi
 install -m 644 "$here/varco.service" /etc/systemd/user/varco.service
 install -m 644 "$here/varco-autostart.desktop" /etc/xdg/autostart/varco.desktop
 if command -v systemctl >/dev/null; then systemctl --global enable varco.service; fi

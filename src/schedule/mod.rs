@@ -54,6 +54,64 @@ pub struct Contact {
     pub referent: Option<String>,
 }
 
+/// Where audit events are forwarded besides the audit log: the fleet's
+/// syslog (`[log]` in the windows file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The local syslog socket (normally `/dev/log`), if wanted.
+    pub local: Option<std::path::PathBuf>,
+    /// A remote collector, if any.
+    pub remote: Option<Remote>,
+    /// The syslog facility code (RFC 5424 section 6.2.1).
+    pub facility: u8,
+}
+
+impl Default for LogSettings {
+    fn default() -> LogSettings {
+        LogSettings {
+            local: None,
+            remote: None,
+            facility: FACILITIES[2].1,
+        }
+    }
+}
+
+/// The facilities `[log] facility` accepts, with their codes.
+pub const FACILITIES: &[(&str, u8)] = &[
+    ("user", 1),
+    ("daemon", 3),
+    ("auth", 4),
+    ("authpriv", 10),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+/// A remote syslog collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// How messages travel.
+    pub transport: Transport,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// Syslog transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// RFC 5426: one message per datagram; may be lost silently.
+    Udp,
+    /// RFC 6587 octet counting: ordered, noticed when it fails.
+    Tcp,
+}
+
 /// Which tools a window admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tools {
@@ -134,6 +192,8 @@ pub struct Schedule {
     pub contact: Contact,
     /// Whether an admitted tool also gets a quiet notification.
     pub notify_allowed: bool,
+    /// Syslog forwarding.
+    pub log: LogSettings,
     /// The windows, in file order.
     pub windows: Vec<MaintenanceWindow>,
 }
@@ -150,6 +210,7 @@ impl Schedule {
             timezone_name: DEFAULT_TIMEZONE.to_string(),
             contact: Contact::default(),
             notify_allowed: true,
+            log: LogSettings::default(),
             windows: Vec::new(),
         }
     }

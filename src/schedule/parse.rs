@@ -16,12 +16,16 @@ use toml::de::{DeTable, DeValue};
 use toml::value::Datetime;
 
 use super::{
-    Contact, DEFAULT_TIMEZONE, MaintenanceWindow, Mode, Schedule, Tools, When, local_instant,
+    Contact, DEFAULT_TIMEZONE, FACILITIES, LogSettings, MaintenanceWindow, Mode, Remote, Schedule,
+    Tools, Transport, When, local_instant,
 };
 use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, closest};
 
-const TOP_KEYS: &[&str] = &["mode", "timezone", "contact", "notify", "window"];
+const TOP_KEYS: &[&str] = &["mode", "timezone", "contact", "notify", "log", "window"];
+const LOG_KEYS: &[&str] = &["local", "remote", "facility"];
+/// The local syslog socket `local = true` means.
+const DEV_LOG: &str = "/dev/log";
 const CONTACT_KEYS: &[&str] = &["company", "phone", "email", "referent"];
 const NOTIFY_KEYS: &[&str] = &["allowed"];
 const WINDOW_KEYS: &[&str] = &[
@@ -124,6 +128,12 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Schedule, Vec<Diagnostic>>
         })
         .unwrap_or(true);
 
+    let log = root
+        .get("log")
+        .and_then(|v| c.table(v, "[log]"))
+        .map(|t| c.log(t))
+        .unwrap_or_default();
+
     let mut windows = Vec::new();
     if let Some(v) = root.get("window") {
         match v.get_ref().as_array() {
@@ -166,12 +176,40 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Schedule, Vec<Diagnostic>>
             timezone_name,
             contact,
             notify_allowed,
+            log,
             windows,
         })
     } else {
         c.diags.sort_by_key(|d| (d.line, d.col));
         Err(c.diags)
     }
+}
+
+/// `udp://host:port` or `tcp://host:port` (IPv6 hosts in brackets).
+fn parse_remote(text: &str) -> Result<Remote, String> {
+    let (scheme, rest) = text
+        .split_once("://")
+        .ok_or("the transport is missing (udp:// or tcp://)")?;
+    let transport = match scheme {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        other => return Err(format!("transport \"{other}\" is not known")),
+    };
+    let (host, port) = rest.rsplit_once(':').ok_or("the port is missing")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains('/') {
+        return Err("the host is missing or malformed".into());
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or("the port must be a number from 1 to 65535")?;
+    Ok(Remote {
+        transport,
+        host: host.to_string(),
+        port,
+    })
 }
 
 struct Checker<'t> {
@@ -245,6 +283,58 @@ impl Checker<'_> {
     fn opt_string(&mut self, t: &DeTable<'_>, key: &str) -> Option<String> {
         let v = t.get(key)?;
         self.string(v, key).filter(|s| !s.trim().is_empty())
+    }
+
+    fn log(&mut self, t: &DeTable<'_>) -> LogSettings {
+        self.unknown_keys(t, LOG_KEYS, "in [log]");
+        let mut log = LogSettings::default();
+        if let Some(v) = t.get("local") {
+            log.local = match (v.get_ref().as_bool(), v.get_ref().as_str()) {
+                (Some(true), _) => Some(DEV_LOG.into()),
+                (Some(false), _) => None,
+                (_, Some(path)) if path.starts_with('/') => Some(path.into()),
+                _ => {
+                    self.error(
+                        Some(v.span()),
+                        "`local` must be true, false or the absolute path of a syslog socket",
+                        format!("for example local = true (sends to {DEV_LOG})"),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(v) = t.get("remote")
+            && let Some(text) = self.string(v, "remote")
+        {
+            match parse_remote(&text) {
+                Ok(r) => log.remote = Some(r),
+                Err(problem) => self.error(
+                    Some(v.span()),
+                    format!("remote \"{text}\": {problem}"),
+                    "write remote = \"udp://HOST:PORT\" or remote = \"tcp://HOST:PORT\", e.g. \"tcp://syslog.comune.example:514\"",
+                ),
+            }
+        }
+        if let Some(v) = t.get("facility")
+            && let Some(name) = self.string(v, "facility")
+        {
+            match FACILITIES.iter().find(|(n, _)| *n == name) {
+                Some((_, code)) => log.facility = *code,
+                None => {
+                    let names: Vec<&str> = FACILITIES.iter().map(|(n, _)| *n).collect();
+                    let fix = match closest(&name, names.iter().copied()) {
+                        Some(s) => format!("did you mean \"{s}\"?"),
+                        None => format!("use one of: {}", names.join(", ")),
+                    };
+                    self.error(
+                        Some(v.span()),
+                        format!("facility \"{name}\" is not known"),
+                        fix,
+                    );
+                }
+            }
+        }
+        log
     }
 
     fn table<'a, 'i>(&mut self, v: &'a Value<'i>, what: &str) -> Option<&'a DeTable<'i>> {

@@ -268,3 +268,46 @@ fn times_accept_toml_local_times_too() {
     );
     assert!(matches!(s.windows[0].when, When::Weekly { .. }));
 }
+
+#[test]
+fn log_section_reads_local_remote_and_facility() {
+    let s =
+        parse_ok("[log]\nlocal = true\nremote = \"tcp://127.0.0.1:6514\"\nfacility = \"local3\"\n");
+    assert_eq!(
+        s.log.local.as_deref(),
+        Some(std::path::Path::new("/dev/log"))
+    );
+    assert_eq!(
+        s.log.remote,
+        Some(Remote {
+            transport: Transport::Tcp,
+            host: "127.0.0.1".into(),
+            port: 6514
+        })
+    );
+    assert_eq!(s.log.facility, 19);
+    let s = parse_ok("[log]\nremote = \"udp://[::1]:514\"\n");
+    assert_eq!(s.log.remote.unwrap().host, "::1");
+    assert_eq!(parse_ok("").log, LogSettings::default());
+}
+
+#[test]
+fn log_section_errors_have_lines_and_fixes() {
+    let errs = errors(
+        "mode = \"block\"\n[log]\nremote = \"syslog.example:514\"\nfacility = \"locl0\"\nlocal = \"dev/log\"\nlevel = 3\n",
+    );
+    let want = [
+        "f.toml:3:10: remote \"syslog.example:514\": the transport is missing",
+        "f.toml:4:12: facility \"locl0\" is not known — did you mean \"local0\"?",
+        "f.toml:5:9: `local` must be true, false or the absolute path",
+        "f.toml:6:1: unknown key `level` in [log]",
+    ];
+    for w in want {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in {errs:#?}"
+        );
+    }
+    let errs = errors("[log]\nremote = \"tcp://host:99999\"\n");
+    assert!(errs[0].contains("the port must be a number"), "{errs:?}");
+}

@@ -7,6 +7,10 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;
 
+#[cfg(target_os = "linux")]
+mod peer;
+#[cfg(target_os = "linux")]
+pub use peer::{current_uid, peer_uid};
 /// Exec-permission events (Linux): the pre-exec denial source's kernel side.
 #[cfg(target_os = "linux")]
 pub mod fanotify;
