@@ -73,22 +73,45 @@ fn build_kit() -> Kit {
     let marker = prefix.join(".varco-ready");
     if !marker.exists() {
         let started = Instant::now();
-        let _ = std::fs::remove_dir_all(&prefix);
-        let out = wine_command(&prefix)
-            .arg("wineboot")
-            .arg("-i")
-            .output()
-            .unwrap();
-        assert!(
-            prefix.join("drive_c").is_dir(),
-            "wineboot did not create the prefix {}: {}",
-            prefix.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        create_prefix(&prefix);
         std::fs::write(&marker, "").unwrap();
         eprintln!("Wine prefix created in {:?}", started.elapsed());
     }
     Kit { bin, prefix }
+}
+
+/// Creates the Wine prefix and waits until it is whole. `wineboot` has
+/// once (in a full suite run) returned after writing only part of
+/// `system32`, so the prefix is checked and, if incomplete, made again
+/// (twice at most) before the tests rely on it.
+fn create_prefix(prefix: &Path) {
+    let kernel32 = prefix.join("drive_c/windows/system32/kernel32.dll");
+    let mut report = String::new();
+    for attempt in 1..=3 {
+        let _ = std::fs::remove_dir_all(prefix);
+        let out = wine_command(prefix)
+            .arg("wineboot")
+            .arg("-i")
+            .output()
+            .unwrap();
+        // The wineserver finishes writing the prefix when it exits.
+        let _ = Command::new("/usr/lib/wine/wineserver")
+            .env("WINEPREFIX", prefix)
+            .arg("-w")
+            .status();
+        if kernel32.is_file() {
+            return;
+        }
+        report.push_str(&format!(
+            "attempt {attempt}: {}\n",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    panic!(
+        "wineboot did not create a whole prefix in {} (no {}):\n{report}",
+        prefix.display(),
+        kernel32.display()
+    );
 }
 
 /// `cargo build --release --target x86_64-pc-windows-gnu`, in a target
