@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     desktop-file-utils   # packaging: validates the XDG autostart entry
     systemd              # packaging: systemd-analyze verifies the unit
+    gcc-mingw-w64-x86-64 # catalog: builds a Windows PE with a version resource
+    binutils-mingw-w64-x86-64 # catalog: windres for that PE
+    x11vnc               # catalog: a real Linux tool, renamed, found by content
 )
 
 need_install=()
@@ -33,3 +36,11 @@ if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
 fi
 
 cargo test --all-targets "$@"
+cargo test -p xtask
+
+# The generated catalog must match the LOLRMM snapshot it claims to come from.
+if [ -d ../shared/lolrmm/yaml ]; then
+    cargo run -q -p xtask -- catalog ../shared/lolrmm --check
+else
+    echo "tests/run.sh: ../shared/lolrmm not found: config/catalog/lolrmm.toml not compared with the snapshot" >&2
+fi
