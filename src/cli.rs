@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use crate::catalog::Catalog;
 use crate::config::{self, ConfigSource};
 use crate::daemon::{self, Options};
+use crate::identify::{self, Identifier};
 use crate::schedule::{Mode, Schedule, Tools, When};
 
 /// varco — remote-access gatekeeper for ANPR workstations.
@@ -42,22 +43,58 @@ enum Command {
         /// Scan interval in milliseconds.
         #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(50..=60_000))]
         poll_ms: u64,
+        /// IT's catalog extension [default: catalog.toml next to the
+        /// windows file, if present].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
     },
-    /// Check an approved-windows file before deploying it.
+    /// Check an approved-windows file (and the catalog.toml next to it)
+    /// before deploying it.
     Check {
         /// The file to check.
         file: PathBuf,
+        /// IT's catalog extension [default: catalog.toml next to FILE, if
+        /// present].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
     },
     /// Show the windows open now and the next ones.
     Status {
         /// The approved-windows file [default: as for `run`].
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// IT's catalog extension [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
     },
     /// The catalog of remote-access tools varco knows.
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
+        /// IT's catalog extension [default: catalog.toml next to the
+        /// windows file, if present].
+        #[arg(long, value_name = "FILE", global = true)]
+        catalog: Option<PathBuf>,
+    },
+    /// Find remote-access tools on this workstation: installed, portable
+    /// copies (Downloads, Desktop, temporary folders) and running now, each
+    /// with what the approved windows allow for it. Read-only.
+    Scan {
+        /// The approved-windows file [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// IT's catalog extension [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+        /// Folder to search instead of the default ones (every user's
+        /// Downloads/Scaricati, Desktop/Scrivania and temporary folders,
+        /// the system temporary folders, /opt, /Applications, Program
+        /// Files). Repeat for several.
+        #[arg(long = "root", value_name = "DIR")]
+        roots: Vec<PathBuf>,
+        /// How many folders deep to search under each root.
+        #[arg(long, value_name = "N", default_value_t = 6)]
+        max_depth: usize,
     },
 }
 
@@ -65,10 +102,11 @@ enum Command {
 enum CatalogCommand {
     /// List every known tool with its id and executable names.
     List,
-    /// Tell whether an executable name belongs to a known tool (exit 0) or
-    /// not (exit 1).
+    /// Tell whether an executable name, or a file, is a known tool (exit 0,
+    /// printing its id and how it matched) or not (exit 1). A file is also
+    /// recognised by its content: PE version resource, signer, markers.
     Lookup {
-        /// An executable file name, e.g. AnyDesk.exe.
+        /// An executable file name (AnyDesk.exe) or the path of a file.
         name: String,
     },
 }
@@ -118,12 +156,14 @@ pub fn main() -> ExitCode {
             audit_log,
             mode,
             poll_ms,
+            catalog,
         } => {
             let options = Options {
                 config: config.map_or_else(config::default_source, ConfigSource::File),
                 audit_log: audit_log.unwrap_or_else(config::default_audit_log),
                 mode: mode.map(Mode::from),
                 poll: Duration::from_millis(poll_ms),
+                catalog,
             };
             match daemon::run(options) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -133,34 +173,217 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { file } => check(&file, &catalog),
-        Command::Status { config } => status(
-            config.map_or_else(config::default_source, ConfigSource::File),
-            &catalog,
-        ),
-        Command::Catalog { command } => match command {
-            CatalogCommand::List => {
-                for tool in catalog.tools() {
-                    println!(
-                        "{:<24} {:<36} {}",
-                        tool.id,
-                        tool.name,
-                        tool.executables.join(", ")
+        Command::Check {
+            file,
+            catalog: extension,
+        } => {
+            let source = ConfigSource::File(file.clone());
+            match with_extension(&catalog, extension, &source) {
+                Ok(catalog) => check(&file, &catalog),
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!(
+                        "→ while this catalog file is broken, windows naming its tools stay closed"
                     );
-                }
-                ExitCode::SUCCESS
-            }
-            CatalogCommand::Lookup { name } => match catalog.lookup_name(&name) {
-                Some(tool) => {
-                    println!("{}", tool.id);
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    eprintln!("{name}: not a known remote-access tool");
                     ExitCode::FAILURE
                 }
-            },
-        },
+            }
+        }
+        Command::Status {
+            config,
+            catalog: extension,
+        } => {
+            let source = config.map_or_else(config::default_source, ConfigSource::File);
+            match with_extension(&catalog, extension, &source) {
+                Ok(catalog) => status(source, &catalog),
+                Err(e) => {
+                    println!("PROBLEM: {e}");
+                    println!("→ only the embedded catalog is in force (fail closed)");
+                    let _ = status(source, &catalog);
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Catalog {
+            command,
+            catalog: extension,
+        } => {
+            let source = config::default_source();
+            let catalog = match with_extension(&catalog, extension, &source) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match command {
+                CatalogCommand::List => {
+                    for tool in catalog.tools() {
+                        let mut names = tool.executables.clone();
+                        names.extend(tool.name_patterns.iter().cloned());
+                        println!("{:<28} {:<40} {}", tool.id, tool.name, names.join(", "));
+                    }
+                    ExitCode::SUCCESS
+                }
+                CatalogCommand::Lookup { name } => lookup(&catalog, &name),
+            }
+        }
+        Command::Scan {
+            config,
+            catalog: extension,
+            roots,
+            max_depth,
+        } => {
+            let source = config.map_or_else(config::default_source, ConfigSource::File);
+            let catalog = match with_extension(&catalog, extension, &source) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            scan(&catalog, &source, roots, max_depth)
+        }
+    }
+}
+
+/// The embedded catalog plus IT's extension (`--catalog`, else
+/// `catalog.toml` next to the windows file when present).
+fn with_extension(
+    embedded: &Catalog,
+    explicit: Option<PathBuf>,
+    windows: &ConfigSource,
+) -> Result<Catalog, config::LoadError> {
+    let (path, is_explicit) = match explicit {
+        Some(p) => (Some(p), true),
+        None => (config::default_catalog_path(windows), false),
+    };
+    match path {
+        Some(p) => config::load_catalog(embedded, &p, is_explicit, crate::sys::is_privileged()),
+        None => Ok(embedded.clone()),
+    }
+}
+
+/// `varco catalog lookup NAME|PATH`.
+fn lookup(catalog: &Catalog, name: &str) -> ExitCode {
+    let path = std::path::Path::new(name);
+    let found = if path.is_file() {
+        let facts = crate::process::ProcessFacts {
+            pid: 0,
+            parent_pid: None,
+            start_marker: 0,
+            name: crate::process::file_name_of(name).to_string(),
+            exe: Some(path.to_path_buf()),
+            cmdline: Vec::new(),
+            user: None,
+        };
+        Identifier::new()
+            .identify(catalog, &facts)
+            .map(|f| (f.tool.id.clone(), f.matched_by.as_str(), f.matched))
+    } else {
+        catalog
+            .lookup_name(name)
+            .map(|t| (t.id.clone(), "name", name.to_string()))
+    };
+    match found {
+        Some((id, by, matched)) => {
+            println!("{id}  matched_by={by}  ({matched})");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("{name}: not a known remote-access tool");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `varco scan`: tools on disk and running, with what the windows allow.
+fn scan(catalog: &Catalog, source: &ConfigSource, roots: Vec<PathBuf>, depth: usize) -> ExitCode {
+    let now = Timestamp::now();
+    let (schedule, _) = schedule_shown(source, catalog);
+    let roots = if roots.is_empty() {
+        identify::default_scan_roots()
+    } else {
+        roots
+    };
+    let mut identifier = Identifier::new();
+    println!("on disk (searched: {}):", join_paths(&roots));
+    let on_disk = identify::scan_files(catalog, &mut identifier, &roots, depth);
+    if on_disk.is_empty() {
+        println!("  none");
+    }
+    for f in &on_disk {
+        println!(
+            "  {:<24} {}  matched_by={} ({})  — {}",
+            f.tool_id,
+            f.path.display(),
+            f.matched_by,
+            f.matched,
+            allowance(&schedule, &f.tool_id, now)
+        );
+    }
+    println!("running now:");
+    let running = match crate::source::scan::Watcher::new() {
+        Ok(mut w) => w.new_processes(),
+        Err(e) => {
+            println!("  cannot list processes: {e}");
+            Vec::new()
+        }
+    };
+    let me = std::process::id();
+    let mut any = false;
+    for facts in running.iter().filter(|f| f.pid != me) {
+        if let Some(found) = identifier.identify(catalog, facts) {
+            any = true;
+            println!(
+                "  {:<24} pid {} {}  matched_by={} ({})  — {}",
+                found.tool.id,
+                facts.pid,
+                facts
+                    .exe
+                    .as_deref()
+                    .map_or_else(|| facts.name.clone(), |e| e.display().to_string()),
+                found.matched_by.as_str(),
+                found.matched,
+                allowance(&schedule, &found.tool.id, now)
+            );
+        }
+    }
+    if !any {
+        println!("  none");
+    }
+    ExitCode::SUCCESS
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the windows allow for `tool` now, and next.
+fn allowance(s: &Schedule, tool: &str, now: Timestamp) -> String {
+    if let Some((w, o)) = s.open_for(tool, now) {
+        return format!(
+            "allowed now by window \"{}\" until {}",
+            w.id,
+            s.local(o.end)
+        );
+    }
+    let verdict = match s.mode {
+        Mode::Block => "would be stopped now",
+        Mode::Alert => "would be reported now (alert mode)",
+    };
+    match s.upcoming(now).into_iter().find(|(w, _)| w.admits(tool)) {
+        Some((w, o)) => format!(
+            "{verdict}; next window \"{}\" {} → {}",
+            w.id,
+            s.local(o.start),
+            s.local(o.end)
+        ),
+        None => format!("{verdict}; no window admits it"),
     }
 }
 
@@ -205,9 +428,13 @@ fn summary(s: &Schedule, now: Timestamp) -> String {
     )
 }
 
-fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
-    let now = Timestamp::now();
-    let (schedule, problem) = match &source {
+/// Loads the windows file for a report, printing which one and any
+/// problem; a problem means no window is open (fail closed).
+fn schedule_shown(
+    source: &ConfigSource,
+    catalog: &Catalog,
+) -> (Schedule, Option<config::LoadError>) {
+    let (schedule, problem) = match source {
         ConfigSource::EmbeddedDefault => (Schedule::fail_closed(), None),
         ConfigSource::File(path) => match config::load(path, catalog, false) {
             Ok(s) => (s, None),
@@ -219,6 +446,12 @@ fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
         println!("PROBLEM: {e}");
         println!("→ no window is open until the file is fixed (fail closed)");
     }
+    (schedule, problem)
+}
+
+fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
+    let now = Timestamp::now();
+    let (schedule, problem) = schedule_shown(&source, catalog);
     println!(
         "mode: {}   zone: {}   now: {}",
         schedule.mode.as_str(),

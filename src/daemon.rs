@@ -16,6 +16,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::{self, ConfigSource, LoadError};
 use crate::decide::{Decision, Verdict};
 use crate::enforce::{self, Outcome};
+use crate::identify::Identifier;
 use crate::messages::{Lang, Texts};
 use crate::notify::{self, Level};
 use crate::policy::{Policy, SharedPolicy};
@@ -38,6 +39,9 @@ pub struct Options {
     pub mode: Option<Mode>,
     /// Scan interval.
     pub poll: Duration,
+    /// IT's catalog extension; `None`: `catalog.toml` next to the windows
+    /// file, if present.
+    pub catalog: Option<PathBuf>,
 }
 
 /// Why the daemon could not run at all.
@@ -72,10 +76,28 @@ struct Daemon {
     /// Tools running inside a window, re-checked when windows close.
     admitted: Vec<(ProcessFacts, Decision)>,
     source_name: &'static str,
+    /// Content evidence for files not recognised by name (renamed tools),
+    /// cached per file version.
+    identifier: Identifier,
 }
 
 async fn run_async(options: Options) -> Result<(), DaemonError> {
-    let catalog = Catalog::embedded()?;
+    let embedded = Catalog::embedded()?;
+    let (catalog_path, explicit) = match &options.catalog {
+        Some(p) => (Some(p.clone()), true),
+        None => (config::default_catalog_path(&options.config), false),
+    };
+    let mut catalog_error = None;
+    let catalog = match &catalog_path {
+        Some(p) => match config::load_catalog(&embedded, p, explicit, sys::is_privileged()) {
+            Ok(c) => c,
+            Err(e) => {
+                catalog_error = Some(e);
+                embedded
+            }
+        },
+        None => embedded,
+    };
     let audit = match AuditLog::open(&options.audit_log, Vec::new()) {
         Ok(a) => a,
         Err(e) => {
@@ -104,9 +126,15 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         last_text: None,
         admitted: Vec::new(),
         source_name: source.name(),
+        identifier: Identifier::new(),
     };
     let config_error = daemon.load_initial();
     daemon.record_started(source.as_ref());
+    if let Some(e) = catalog_error {
+        // Only the embedded catalog is in force; windows naming tools of the
+        // broken extension no longer validate, so they stay closed.
+        daemon.config_error(&e);
+    }
     if let Some(e) = config_error {
         daemon.config_error(&e);
     }
@@ -255,7 +283,7 @@ impl Daemon {
         let now = Timestamp::now();
         match obs {
             Observation::Started(facts) => {
-                let Some(decision) = self.policy.current().decide(&facts, now) else {
+                let Some(decision) = self.decide_on(&facts, now) else {
                     return;
                 };
                 self.act(facts, decision, None, now);
@@ -264,6 +292,21 @@ impl Daemon {
                 self.report(&facts, &decision, None, true, now);
             }
         }
+    }
+
+    /// Decides on a process: by name and path, then, for a file not
+    /// recognised so, by its content (read once per file version).
+    fn decide_on(&mut self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
+        let policy = self.policy.current();
+        if let Some(d) = policy.decide(facts, now) {
+            return Some(d);
+        }
+        let exe = facts.exe.as_deref()?;
+        let evidence = self.identifier.evidence(&policy.catalog, exe);
+        if evidence.is_empty() {
+            return None;
+        }
+        policy.decide_with(facts, &evidence, now)
     }
 
     /// Carries out a decision: the kill first, then the record and the
@@ -358,13 +401,12 @@ impl Daemon {
             return;
         }
         let now = Timestamp::now();
-        let policy = self.policy.current();
         let admitted = std::mem::take(&mut self.admitted);
         for (facts, before) in admitted {
             if sys::start_marker(facts.pid) != Some(facts.start_marker) {
                 continue; // exited
             }
-            match policy.decide(&facts, now) {
+            match self.decide_on(&facts, now) {
                 Some(d) if d.verdict == Verdict::Allowed => self.admitted.push((facts, d)),
                 Some(d) => {
                     let window = before.window.map(|w| w.id).unwrap_or_default();

@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod decide;
 pub mod diagnostic;
 pub mod enforce;
+pub mod identify;
 pub mod messages;
 pub mod notify;
 pub mod policy;

@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 
-use crate::catalog::Catalog;
-use crate::decide::{Decision, decide};
+use crate::catalog::{Catalog, Evidence};
+use crate::decide::{Decision, decide, decide_with};
 use crate::process::ProcessFacts;
 use crate::schedule::{Mode, Schedule};
 
@@ -34,6 +34,24 @@ impl Policy {
     /// Decides on a process under this policy.
     pub fn decide(&self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
         decide(facts, &self.catalog, &self.schedule, self.mode(), now)
+    }
+
+    /// Decides on a process with the content evidence gathered for its
+    /// file by `crate::identify` (renamed tools).
+    pub fn decide_with(
+        &self,
+        facts: &ProcessFacts,
+        evidence: &Evidence,
+        now: Timestamp,
+    ) -> Option<Decision> {
+        decide_with(
+            facts,
+            evidence,
+            &self.catalog,
+            &self.schedule,
+            self.mode(),
+            now,
+        )
     }
 }
 
