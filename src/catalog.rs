@@ -170,6 +170,29 @@ pub enum Merge {
     Union,
 }
 
+/// An install path glob: matches the path itself (`pattern`) or anything
+/// under it (`under`, precomputed so matching allocates nothing).
+#[derive(Debug, Clone)]
+struct PathGlob {
+    pattern: String,
+    under: String,
+    tool: usize,
+}
+
+impl PathGlob {
+    fn new(pattern: &str, tool: usize) -> PathGlob {
+        PathGlob {
+            pattern: pattern.to_string(),
+            under: format!("{}/*", pattern.trim_end_matches('/')),
+            tool,
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        glob(&self.pattern, path) || glob(&self.under, path)
+    }
+}
+
 /// All known tools, indexed for matching.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -186,11 +209,13 @@ pub struct Catalog {
     by_marker: HashMap<String, usize>,
     /// Markers as bytes, with their hex form (the key of `by_marker`).
     marker_bytes: Vec<(Vec<u8>, String)>,
-    patterns: Vec<(String, usize)>,
+    /// Name patterns indexed by their literal start (its first
+    /// `MIN_PATTERN_PREFIX` characters), so a name is tried against few.
+    patterns: HashMap<String, Vec<(String, usize)>>,
     /// Path globs indexed by one literal, specific folder name they need.
-    paths_by_folder: HashMap<String, Vec<(String, usize)>>,
+    paths_by_folder: HashMap<String, Vec<PathGlob>>,
     /// Path globs without such a folder name, tried on every path.
-    paths_other: Vec<(String, usize)>,
+    paths_other: Vec<PathGlob>,
 }
 
 #[derive(Deserialize)]
@@ -496,12 +521,9 @@ impl Catalog {
                             .into(),
                     ));
                 }
-                if !self
-                    .patterns
-                    .iter()
-                    .any(|(p, i)| *p == value && *i == index)
-                {
-                    self.patterns.push((value.clone(), index));
+                let list = self.patterns.entry(pattern_key(&value)).or_default();
+                if !list.iter().any(|(p, i)| *p == value && *i == index) {
+                    list.push((value.clone(), index));
                     self.tools[index].name_patterns.push(value);
                 }
                 return Ok(());
@@ -509,8 +531,8 @@ impl Catalog {
             Kind::Path => {
                 if let Some(folder) = specific_folder(&value) {
                     let list = self.paths_by_folder.entry(folder).or_default();
-                    if !list.iter().any(|(p, i)| *p == value && *i == index) {
-                        list.push((value.clone(), index));
+                    if !list.iter().any(|g| g.pattern == value && g.tool == index) {
+                        list.push(PathGlob::new(&value, index));
                     }
                 } else if !has_specific_part(&value) {
                     return Err((
@@ -520,9 +542,9 @@ impl Catalog {
                 } else if !self
                     .paths_other
                     .iter()
-                    .any(|(p, i)| *p == value && *i == index)
+                    .any(|g| g.pattern == value && g.tool == index)
                 {
-                    self.paths_other.push((value.clone(), index));
+                    self.paths_other.push(PathGlob::new(&value, index));
                 }
                 push_unique(&mut self.tools[index].paths, value);
                 return Ok(());
@@ -616,6 +638,7 @@ impl Catalog {
             return Some(i);
         }
         self.patterns
+            .get(&pattern_key(&name))?
             .iter()
             .find(|(p, _)| glob(p, &name))
             .map(|&(_, i)| i)
@@ -648,19 +671,17 @@ impl Catalog {
     /// The tool whose install path contains `exe`.
     fn path_index(&self, exe: &str) -> Option<usize> {
         let path = normalise_path(exe);
-        let folders = path.split('/').collect::<Vec<_>>();
-        let folders = &folders[..folders.len().saturating_sub(1)];
-        for folder in folders {
-            if let Some(list) = self.paths_by_folder.get(*folder)
-                && let Some(&(_, i)) = list.iter().find(|(p, _)| path_glob(p, &path))
+        for folder in path.split('/') {
+            if let Some(list) = self.paths_by_folder.get(folder)
+                && let Some(g) = list.iter().find(|g| g.matches(&path))
             {
-                return Some(i);
+                return Some(g.tool);
             }
         }
         self.paths_other
             .iter()
-            .find(|(p, _)| path_glob(p, &path))
-            .map(|&(_, i)| i)
+            .find(|g| g.matches(&path))
+            .map(|g| g.tool)
     }
 
     fn evidence_index(&self, e: &Evidence) -> Option<(usize, MatchedBy, String)> {
@@ -820,14 +841,13 @@ fn is_generic_folder(c: &str) -> bool {
     GENERIC_FOLDERS.contains(&c) || c.chars().filter(|ch| *ch != '*').count() < 2
 }
 
-/// The first folder of a path glob that is literal and specific, used to
-/// index it.
+/// The first component of a path glob that is literal and specific, used
+/// to index it: a path it matches has that component too.
 fn specific_folder(pattern: &str) -> Option<String> {
-    let parts: Vec<&str> = pattern.split('/').collect();
-    parts[..parts.len().saturating_sub(1)]
-        .iter()
+    pattern
+        .split('/')
         .find(|c| !c.contains('*') && !is_generic_folder(c))
-        .map(|c| c.to_string())
+        .map(str::to_string)
 }
 
 fn has_specific_part(pattern: &str) -> bool {
@@ -858,10 +878,10 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
-/// An install path glob matches the path itself, or anything under it
-/// when the glob names a folder.
-fn path_glob(pattern: &str, path: &str) -> bool {
-    glob(pattern, path) || glob(&format!("{}/*", pattern.trim_end_matches('/')), path)
+/// The index key of a name pattern or name: its first
+/// `MIN_PATTERN_PREFIX` characters.
+fn pattern_key(name: &str) -> String {
+    name.chars().take(MIN_PATTERN_PREFIX).collect()
 }
 
 fn is_slug(id: &str) -> bool {
