@@ -90,3 +90,37 @@ fn no_everyday_process_is_taken_for_a_tool() {
         "everyday processes taken for tools: {hits:?}"
     );
 }
+
+/// Install-path, bundle and AppImage matching must not catch everyday
+/// programs either.
+#[test]
+fn no_everyday_program_path_is_taken_for_a_tool() {
+    let catalog = Catalog::embedded().unwrap();
+    let list = lines("everyday-paths.txt");
+    let hits: Vec<String> = list
+        .iter()
+        .filter_map(|p| {
+            let facts = varco::process::ProcessFacts {
+                pid: 1,
+                parent_pid: None,
+                start_marker: 0,
+                name: varco::process::file_name_of(p).to_string(),
+                exe: Some(p.into()),
+                cmdline: vec![p.clone()],
+                user: None,
+            };
+            catalog
+                .identify(&facts)
+                .map(|f| format!("{p} → {} by {}", f.tool.id, f.matched_by.as_str()))
+        })
+        .collect();
+    println!(
+        "false positives: {}/{} everyday paths {hits:?}",
+        hits.len(),
+        list.len()
+    );
+    assert!(
+        hits.is_empty(),
+        "everyday programs taken for tools: {hits:?}"
+    );
+}

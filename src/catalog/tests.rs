@@ -224,6 +224,18 @@ fn identifies_by_content_evidence_in_order() {
         }),
         Some(("x11vnc".into(), MatchedBy::Content))
     );
+    for vendor in [
+        "ESET, spol. s r.o.",
+        "GoTo Technologies USA, LLC",
+        "Microsoft Corporation",
+    ] {
+        let e = Evidence {
+            company: Some(vendor.into()),
+            signers: vec![vendor.into()],
+            ..Evidence::default()
+        };
+        assert_eq!(by(e), None, "{vendor} also signs everyday software");
+    }
     assert_eq!(
         by(Evidence {
             original_filename: Some("WINWORD.EXE".into()),
