@@ -185,6 +185,8 @@ pub fn main() -> ExitCode {
                     eprintln!(
                         "→ while this catalog file is broken, windows naming its tools stay closed"
                     );
+                    // The windows file as the daemon would then read it.
+                    let _ = check(&file, &catalog);
                     ExitCode::FAILURE
                 }
             }
