@@ -303,25 +303,57 @@ fn lookup(catalog: &Catalog, name: &str) -> ExitCode {
 fn scan(catalog: &Catalog, source: &ConfigSource, roots: Vec<PathBuf>, depth: usize) -> ExitCode {
     let now = Timestamp::now();
     let (schedule, _) = schedule_shown(source, catalog);
-    let roots = if roots.is_empty() {
-        identify::default_scan_roots()
-    } else {
-        roots
-    };
     let mut identifier = Identifier::new();
-    println!("on disk (searched: {}):", join_paths(&roots));
-    let on_disk = identify::scan_files(catalog, &mut identifier, &roots, depth);
-    if on_disk.is_empty() {
-        println!("  none");
-    }
-    for f in &on_disk {
-        println!(
-            "  {:<24} {}  matched_by={} ({})  — {}",
-            f.tool_id,
-            f.path.display(),
-            f.matched_by,
-            f.matched,
-            allowance(&schedule, &f.tool_id, now)
+    let show = |title: &str, found: &[identify::Found]| {
+        println!("{title}:");
+        if found.is_empty() {
+            println!("  none");
+        }
+        for f in found {
+            println!(
+                "  {:<24} {}  matched_by={} ({})  — {}",
+                f.tool_id,
+                f.path.display(),
+                f.matched_by,
+                f.matched,
+                allowance(&schedule, &f.tool_id, now)
+            );
+        }
+    };
+    if roots.is_empty() {
+        let install = identify::install_roots(catalog);
+        let mut installed = identify::scan_files(catalog, &mut identifier, &install, depth, true);
+        let programs = identify::program_dirs();
+        installed.extend(identify::scan_files(
+            catalog,
+            &mut identifier,
+            &programs,
+            1,
+            false,
+        ));
+        installed.sort_by(|a, b| a.path.cmp(&b.path));
+        installed.dedup_by(|a, b| a.path == b.path);
+        show(
+            &format!(
+                "installed (searched: {})",
+                join_paths(&[install, programs].concat())
+            ),
+            &installed,
+        );
+        let portable_roots = identify::default_scan_roots();
+        let portable = identify::scan_files(catalog, &mut identifier, &portable_roots, depth, true);
+        show(
+            &format!(
+                "portable copies (searched: {})",
+                join_paths(&portable_roots)
+            ),
+            &portable,
+        );
+    } else {
+        let found = identify::scan_files(catalog, &mut identifier, &roots, depth, true);
+        show(
+            &format!("on disk (searched: {})", join_paths(&roots)),
+            &found,
         );
     }
     println!("running now:");

@@ -276,9 +276,58 @@ fn certificate_names(der: &[u8]) -> Vec<String> {
     names
 }
 
-/// Where IT looks for installed and portable tools: the install folders of
-/// the catalog are checked by pattern; these roots are walked for portable
-/// copies (Downloads, Desktop, temporary folders of every user).
+/// Folders the catalog's install paths name that exist here (the literal
+/// part of each glob), for `varco scan`'s "installed" list.
+pub fn install_roots(catalog: &Catalog) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = catalog
+        .install_paths()
+        .filter_map(|(_, glob)| {
+            let literal = glob.split('*').next()?;
+            let folder = literal.rsplit_once('/')?.0;
+            let absolute = folder.starts_with('/')
+                || (cfg!(windows) && folder.as_bytes().get(1) == Some(&b':'));
+            (absolute && folder.len() > 3).then(|| PathBuf::from(folder))
+        })
+        .filter(|p| p.is_dir())
+        // System folders a glob happens to name (/usr/bin/glpi-agent) are
+        // program folders, checked by name.
+        .filter(|p| !p.starts_with("/etc") && !program_dirs().contains(p))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    roots
+}
+
+/// The system's program folders: checked by name only (their files are the
+/// administrator's, and reading every one would take long).
+pub fn program_dirs() -> Vec<PathBuf> {
+    if cfg!(windows) {
+        return Vec::new();
+    }
+    [
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/usr/libexec",
+        "/bin",
+        "/sbin",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::canonicalize(p).ok())
+    .filter(|p| p.is_dir())
+    .fold(Vec::new(), |mut dirs, p| {
+        // /bin is /usr/bin on merged-/usr systems: list each folder once.
+        if !dirs.contains(&p) {
+            dirs.push(p);
+        }
+        dirs
+    })
+}
+
+/// Where `varco scan` looks for portable copies: every user's Downloads,
+/// Desktop and temporary folders, the system temporary folders, `/opt`,
+/// `/Applications`, Program Files.
 pub fn default_scan_roots() -> Vec<PathBuf> {
     let mut roots = Vec::new();
     let homes: Vec<PathBuf> = if cfg!(windows) {
@@ -349,12 +398,13 @@ pub struct Found {
 
 /// Walks `roots` (at most `max_depth` folders deep, symbolic links not
 /// followed) and returns the files the catalog recognises by name, path,
-/// bundle or content.
+/// bundle, and — when `by_content` — by content.
 pub fn scan_files(
     catalog: &Catalog,
     identifier: &mut Identifier,
     roots: &[PathBuf],
     max_depth: usize,
+    by_content: bool,
 ) -> Vec<Found> {
     let mut found = Vec::new();
     let mut stack: Vec<(PathBuf, usize)> = roots.iter().map(|r| (r.clone(), 0)).collect();
@@ -388,7 +438,12 @@ pub fn scan_files(
                 cmdline: Vec::new(),
                 user: None,
             };
-            if let Some(id) = identifier.identify(catalog, &facts) {
+            let id = if by_content {
+                identifier.identify(catalog, &facts)
+            } else {
+                catalog.identify(&facts)
+            };
+            if let Some(id) = id {
                 found.push(Found {
                     path: path.clone(),
                     tool_id: id.tool.id.clone(),

@@ -254,3 +254,30 @@ fn it_catalog_extension_is_used_and_a_broken_one_keeps_its_windows_closed() {
     )
     .unwrap_or_else(|| panic!("the window file still validated: {:?}", d.records()));
 }
+
+/// Without --root, scan lists tools installed in the program folders (here
+/// Debian's x11vnc, installed by tests/run.sh) under "installed".
+#[test]
+fn scan_by_default_lists_installed_tools() {
+    let s = Scratch::new("scan-installed");
+    assert!(
+        Path::new("/usr/bin/x11vnc").exists(),
+        "x11vnc not found: run bash tests/run.sh, which installs it"
+    );
+    let none = s.write("approved-windows.toml", "");
+    let (ok, out, err) = varco(&["scan", "--config", none.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let installed = out
+        .split("portable copies")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(installed.starts_with("windows file:"), "{out}");
+    assert!(
+        installed
+            .lines()
+            .any(|l| l.trim_start().starts_with("x11vnc") && l.contains("/usr/bin/x11vnc")),
+        "{out}"
+    );
+    assert!(out.contains("running now:"), "{out}");
+}
