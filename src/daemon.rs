@@ -79,6 +79,11 @@ struct Daemon {
     /// Content evidence for files not recognised by name (renamed tools),
     /// cached per file version.
     identifier: Identifier,
+    /// IT's catalog extension (path, named explicitly) and the text last
+    /// seen, to notice edits; the embedded catalog it extends.
+    catalog_file: Option<(PathBuf, bool)>,
+    last_catalog_text: Option<Result<String, String>>,
+    embedded: Catalog,
 }
 
 async fn run_async(options: Options) -> Result<(), DaemonError> {
@@ -88,15 +93,18 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         None => (config::default_catalog_path(&options.config), false),
     };
     let mut catalog_error = None;
+    let last_catalog_text = catalog_path
+        .as_ref()
+        .map(|p| config::read(p).map_err(|e| e.to_string()));
     let catalog = match &catalog_path {
         Some(p) => match config::load_catalog(&embedded, p, explicit, sys::is_privileged()) {
             Ok(c) => c,
             Err(e) => {
                 catalog_error = Some(e);
-                embedded
+                embedded.clone()
             }
         },
-        None => embedded,
+        None => embedded.clone(),
     };
     let audit = match AuditLog::open(&options.audit_log, Vec::new()) {
         Ok(a) => a,
@@ -127,6 +135,9 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         admitted: Vec::new(),
         source_name: source.name(),
         identifier: Identifier::new(),
+        catalog_file: catalog_path.map(|p| (p, explicit)),
+        last_catalog_text,
+        embedded,
     };
     let config_error = daemon.load_initial();
     daemon.record_started(source.as_ref());
@@ -154,6 +165,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
                 None => break Err(DaemonError::SourceStopped(daemon.source_name)),
             },
             _ = tick.tick() => {
+                daemon.reload_catalog_if_changed();
                 daemon.reload_if_changed();
                 daemon.recheck_admitted();
             }
@@ -194,6 +206,36 @@ impl Daemon {
                 None
             }
             Err(e) => Some(e),
+        }
+    }
+
+    /// Re-reads IT's catalog extension if it changed. A good one replaces
+    /// the catalog and has the windows file validated again against it; a
+    /// broken one keeps the last valid catalog and raises a config error.
+    fn reload_catalog_if_changed(&mut self) {
+        let Some((path, explicit)) = self.catalog_file.clone() else {
+            return;
+        };
+        let text = config::read(&path).map_err(|e| e.to_string());
+        if self.last_catalog_text.as_ref() == Some(&text) {
+            return;
+        }
+        self.last_catalog_text = Some(text);
+        match config::load_catalog(&self.embedded, &path, explicit, sys::is_privileged()) {
+            Ok(catalog) => {
+                tracing::info!(
+                    "{}: reloaded, {} tools",
+                    path.display(),
+                    catalog.tools().len()
+                );
+                self.policy.set_catalog(catalog);
+                // Windows naming the extension's tools validate only now.
+                self.last_text = None;
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                self.config_error_text(&format!("{e} (the last valid catalog stays in force)"));
+            }
         }
     }
 

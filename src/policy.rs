@@ -76,6 +76,18 @@ impl SharedPolicy {
         }
     }
 
+    /// Replaces the catalog (IT's extension changed), keeping schedule and
+    /// mode override. The caller re-validates the windows file against it.
+    pub fn set_catalog(&self, catalog: Catalog) {
+        let mut next = (*self.current()).clone();
+        next.catalog = catalog;
+        let next = Arc::new(next);
+        match self.0.write() {
+            Ok(mut p) => *p = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
     /// Replaces the schedule, keeping catalog and mode override.
     pub fn set_schedule(&self, schedule: Schedule) {
         let mut next = (*self.current()).clone();

@@ -253,6 +253,30 @@ fn it_catalog_extension_is_used_and_a_broken_one_keeps_its_windows_closed() {
         Duration::from_secs(5),
     )
     .unwrap_or_else(|| panic!("the window file still validated: {:?}", d.records()));
+
+    // IT fixes the extension while varco runs: the catalog is reloaded, the
+    // windows file validates again, and the in-house tool is admitted.
+    s.write(
+        "catalog.toml",
+        "[[tool]]\nid = \"gestionale-remoto\"\nname = \"Assistenza gestionale\"\nexecutables = [\"gestass.exe\"]\n",
+    );
+    d.wait_for(
+        |r| r["event"] == "started" && r["reason"] == "windows file reloaded",
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|| panic!("no reload after the fix: {:?}", d.records()));
+    let tool = s.fake_tool("gestass.exe");
+    let mut child = Command::new(&tool).arg("30").spawn().unwrap();
+    let allowed = d
+        .wait_for(
+            |r| r["event"] == "allowed" && r["pid"] == child.id(),
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("the in-house tool was not admitted: {:?}", d.records()));
+    assert_eq!(allowed["tool"], "gestionale-remoto");
+    assert_eq!(allowed["window"], "INC-9");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// Without --root, scan lists tools installed in the program folders (here
