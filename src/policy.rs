@@ -79,19 +79,18 @@ impl SharedPolicy {
     /// Replaces the catalog (IT's extension changed), keeping schedule and
     /// mode override. The caller re-validates the windows file against it.
     pub fn set_catalog(&self, catalog: Catalog) {
-        let mut next = (*self.current()).clone();
-        next.catalog = catalog;
-        let next = Arc::new(next);
-        match self.0.write() {
-            Ok(mut p) => *p = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
+        self.swap(|p| p.catalog = catalog);
     }
 
     /// Replaces the schedule, keeping catalog and mode override.
     pub fn set_schedule(&self, schedule: Schedule) {
+        self.swap(|p| p.schedule = schedule);
+    }
+
+    /// Installs a changed copy of the policy in one step.
+    fn swap(&self, change: impl FnOnce(&mut Policy)) {
         let mut next = (*self.current()).clone();
-        next.schedule = schedule;
+        change(&mut next);
         let next = Arc::new(next);
         match self.0.write() {
             Ok(mut p) => *p = next,
