@@ -340,15 +340,7 @@ impl Daemon {
     /// recognised so, by its content (read once per file version).
     fn decide_on(&mut self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
         let policy = self.policy.current();
-        if let Some(d) = policy.decide(facts, now) {
-            return Some(d);
-        }
-        let exe = facts.exe.as_deref()?;
-        let evidence = self.identifier.evidence(&policy.catalog, exe);
-        if evidence.is_empty() {
-            return None;
-        }
-        policy.decide_with(facts, &evidence, now)
+        self.identifier.decide(&policy, facts, now)
     }
 
     /// Carries out a decision: the kill first, then the record and the

@@ -17,7 +17,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use jiff::Timestamp;
+
 use crate::catalog::{Catalog, Evidence, Identification};
+use crate::decide::Decision;
+use crate::policy::Policy;
 use crate::process::ProcessFacts;
 
 /// Largest Windows (PE) file read for identification: the version
@@ -89,6 +93,27 @@ impl Identifier {
         let exe = facts.exe.as_deref()?;
         let evidence = self.evidence(catalog, exe);
         catalog.identify_with(facts, &evidence)
+    }
+
+    /// Decides on a process under `policy`: by name and path first, then,
+    /// for a file those did not identify, by its content. This is the call
+    /// for every event source that decides by itself (e.g. before an exec
+    /// is allowed); the daemon uses it for every observation.
+    pub fn decide(
+        &mut self,
+        policy: &Policy,
+        facts: &ProcessFacts,
+        now: Timestamp,
+    ) -> Option<Decision> {
+        if let Some(d) = policy.decide(facts, now) {
+            return Some(d);
+        }
+        let exe = facts.exe.as_deref()?;
+        let evidence = self.evidence(&policy.catalog, exe);
+        if evidence.is_empty() {
+            return None;
+        }
+        policy.decide_with(facts, &evidence, now)
     }
 
     /// The evidence for the file at `path`, from the cache when the same
