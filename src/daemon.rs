@@ -229,6 +229,8 @@ impl Daemon {
                     catalog.tools().len()
                 );
                 self.policy.set_catalog(catalog);
+                // Cached evidence holds the old catalog's markers.
+                self.identifier = Identifier::new();
                 // Windows naming the extension's tools validate only now.
                 self.last_text = None;
             }
