@@ -29,6 +29,8 @@ pub enum Event {
     Alerted,
     /// The windows file is missing, unreadable, invalid or untrusted.
     ConfigError,
+    /// An edited windows file was loaded and is now in force.
+    ConfigReloaded,
     /// The daemon started.
     Started,
     /// The daemon stopped.

@@ -13,6 +13,7 @@ use crate::config::{self, ConfigSource};
 use crate::daemon::{self, Options};
 use crate::identify::{self, Identifier};
 use crate::schedule::{Mode, Schedule, Tools, When};
+use crate::source::{self, Choice};
 
 /// varco — remote-access gatekeeper for ANPR workstations.
 ///
@@ -43,6 +44,14 @@ enum Command {
         /// Scan interval in milliseconds.
         #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(50..=60_000))]
         poll_ms: u64,
+        /// Where process starts come from: `auto` takes the best that works
+        /// here (fanotify, then proc-connector, then scan) and records why.
+        #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+        source: SourceArg,
+        /// Trials only: with fanotify, mark just the filesystem holding
+        /// PATH (repeatable) instead of every local one.
+        #[arg(long, value_name = "PATH")]
+        fanotify_only: Vec<PathBuf>,
         /// IT's catalog extension [default: catalog.toml next to the
         /// windows file, if present].
         #[arg(long, value_name = "FILE")]
@@ -63,6 +72,10 @@ enum Command {
         /// The approved-windows file [default: as for `run`].
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The daemon's audit log, where it says which source runs
+        /// [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
         /// IT's catalog extension [default: as for `run`].
         #[arg(long, value_name = "FILE")]
         catalog: Option<PathBuf>,
@@ -112,6 +125,25 @@ enum CatalogCommand {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum SourceArg {
+    Auto,
+    Fanotify,
+    ProcConnector,
+    Scan,
+}
+
+impl From<SourceArg> for Choice {
+    fn from(s: SourceArg) -> Choice {
+        match s {
+            SourceArg::Auto => Choice::Auto,
+            SourceArg::Fanotify => Choice::Fanotify,
+            SourceArg::ProcConnector => Choice::ProcConnector,
+            SourceArg::Scan => Choice::Scan,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum ModeArg {
     Block,
     Alert,
@@ -156,6 +188,8 @@ pub fn main() -> ExitCode {
             audit_log,
             mode,
             poll_ms,
+            source,
+            fanotify_only,
             catalog,
         } => {
             let options = Options {
@@ -163,6 +197,8 @@ pub fn main() -> ExitCode {
                 audit_log: audit_log.unwrap_or_else(config::default_audit_log),
                 mode: mode.map(Mode::from),
                 poll: Duration::from_millis(poll_ms),
+                source: source.into(),
+                fanotify_only,
                 catalog,
             };
             match daemon::run(options) {
@@ -193,18 +229,21 @@ pub fn main() -> ExitCode {
         }
         Command::Status {
             config,
+            audit_log,
             catalog: extension,
         } => {
-            let source = config.map_or_else(config::default_source, ConfigSource::File);
-            match with_extension(&catalog, extension, &source) {
-                Ok(catalog) => status(source, &catalog),
+            let windows = config.map_or_else(config::default_source, ConfigSource::File);
+            let code = match with_extension(&catalog, extension, &windows) {
+                Ok(catalog) => status(windows, &catalog),
                 Err(e) => {
                     println!("PROBLEM: {e}");
                     println!("→ only the embedded catalog is in force (fail closed)");
-                    let _ = status(source, &catalog);
+                    let _ = status(windows, &catalog);
                     ExitCode::FAILURE
                 }
-            }
+            };
+            source_status(&audit_log.unwrap_or_else(config::default_audit_log));
+            code
         }
         Command::Catalog {
             command,
@@ -266,10 +305,23 @@ fn with_extension(
     }
 }
 
-/// `varco catalog lookup NAME|PATH`.
+/// `varco catalog lookup NAME|PATH`: a name prints the id, as scripts
+/// expect; a file prints the id and how it was recognised.
 fn lookup(catalog: &Catalog, name: &str) -> ExitCode {
     let path = std::path::Path::new(name);
-    let found = if path.is_file() {
+    if !path.is_file() {
+        return match catalog.lookup_name(name) {
+            Some(tool) => {
+                println!("{}", tool.id);
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("{name}: not a known remote-access tool");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let found = {
         let facts = crate::process::ProcessFacts {
             pid: 0,
             parent_pid: None,
@@ -282,10 +334,6 @@ fn lookup(catalog: &Catalog, name: &str) -> ExitCode {
         Identifier::new()
             .identify(catalog, &facts)
             .map(|f| (f.tool.id.clone(), f.matched_by.as_str(), f.matched))
-    } else {
-        catalog
-            .lookup_name(name)
-            .map(|t| (t.id.clone(), "name", name.to_string()))
     };
     match found {
         Some((id, by, matched)) => {
@@ -544,4 +592,40 @@ fn who(w: &crate::schedule::MaintenanceWindow) -> String {
         .as_ref()
         .map(|t| format!("  technician: {t}"))
         .unwrap_or_default()
+}
+
+/// Which source the daemon runs (from its last `started` record) and which
+/// would work here now.
+fn source_status(audit_log: &std::path::Path) {
+    let text = std::fs::read_to_string(audit_log).unwrap_or_default();
+    let last = text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["event"] == "started" || r["event"] == "stopped");
+    match last {
+        Some(r) if r["event"] == "started" => println!(
+            "daemon: source {} since {} — {}",
+            r["source"].as_str().unwrap_or("?"),
+            r["time"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("")
+        ),
+        Some(r) => println!(
+            "daemon: stopped at {} ({})",
+            r["time"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("")
+        ),
+        None => println!(
+            "daemon: no start recorded in {} (pass --audit-log FILE)",
+            audit_log.display()
+        ),
+    }
+    let here: Vec<String> = source::availability()
+        .into_iter()
+        .map(|(name, r)| match r {
+            Ok(()) => format!("{name}: available"),
+            Err(why) => format!("{name}: unavailable — {why}"),
+        })
+        .collect();
+    println!("event sources here: {}", here.join("; "));
 }

@@ -22,7 +22,7 @@ use crate::notify::{self, Level};
 use crate::policy::{Policy, SharedPolicy};
 use crate::process::ProcessFacts;
 use crate::schedule::{Mode, Schedule};
-use crate::source::{Observation, ProcessSource, scan::Scan};
+use crate::source::{self, Choice, Observation};
 use crate::sys;
 
 /// How often the windows file is re-read and admitted tools re-checked.
@@ -42,6 +42,10 @@ pub struct Options {
     /// IT's catalog extension; `None`: `catalog.toml` next to the windows
     /// file, if present.
     pub catalog: Option<PathBuf>,
+    /// The process source asked for.
+    pub source: Choice,
+    /// Trials: fanotify marks only these paths' filesystems.
+    pub fanotify_only: Vec<PathBuf>,
 }
 
 /// Why the daemon could not run at all.
@@ -118,29 +122,44 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             AuditLog::stderr(Vec::new())?
         }
     };
-    let source: Box<dyn ProcessSource> = Box::new(Scan::new(
-        options.poll,
-        "portable process scan (no event source in this build)",
-    ));
+    let policy = SharedPolicy::new(Policy {
+        catalog,
+        schedule: Schedule::fail_closed(),
+        mode_override: options.mode,
+    });
     let mut daemon = Daemon {
-        policy: SharedPolicy::new(Policy {
-            catalog,
-            schedule: Schedule::fail_closed(),
-            mode_override: options.mode,
-        }),
+        policy,
         options,
         audit,
         texts: Texts::load(Lang::from_env()),
         last_text: None,
         admitted: Vec::new(),
-        source_name: source.name(),
+        source_name: "none",
         identifier: Identifier::new(),
         catalog_file: catalog_path.map(|p| (p, explicit)),
         last_catalog_text,
         embedded,
     };
+    // The policy is loaded before the source starts: a source that answers
+    // the kernel decides with the real windows from its first event.
     let config_error = daemon.load_initial();
-    daemon.record_started(source.as_ref());
+    let source = source::select(
+        &source::Settings {
+            choice: daemon.options.source,
+            poll: daemon.options.poll,
+            fanotify_only: daemon.options.fanotify_only.clone(),
+        },
+        &daemon.policy,
+    );
+    daemon.source_name = source.name();
+    let (name, reason) = (source.name(), source.reason());
+    // Started at once: a fanotify source has marked filesystems, and execs
+    // wait for its loop.
+    let (tx, mut rx) = mpsc::channel::<Observation>(4096);
+    std::thread::Builder::new()
+        .name(format!("varco-source-{name}"))
+        .spawn(move || source.run(tx))?;
+    daemon.record_started(name, &reason);
     if let Some(e) = catalog_error {
         // Only the embedded catalog is in force; windows naming tools of the
         // broken extension no longer validate, so they stay closed.
@@ -149,11 +168,6 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     if let Some(e) = config_error {
         daemon.config_error(&e);
     }
-
-    let (tx, mut rx) = mpsc::channel::<Observation>(4096);
-    std::thread::Builder::new()
-        .name(format!("varco-source-{}", source.name()))
-        .spawn(move || source.run(tx))?;
 
     let mut tick = tokio::time::interval(TICK);
     let shutdown = shutdown_signal();
@@ -262,12 +276,12 @@ impl Daemon {
                 self.policy.set_schedule(s);
                 let p = self.policy.current();
                 let mut r = Record::new(
-                    Event::Started,
+                    Event::ConfigReloaded,
                     Timestamp::now(),
                     &p.schedule.timezone,
                     p.mode(),
                 );
-                r.reason = Some("windows file reloaded".into());
+                r.reason = Some(format!("{} window(s) in force", p.schedule.windows.len()));
                 r.config = Some(path.display().to_string());
                 r.source = Some(self.source_name.to_string());
                 self.audit.record(r);
@@ -280,7 +294,7 @@ impl Daemon {
         }
     }
 
-    fn record_started(&self, source: &dyn ProcessSource) {
+    fn record_started(&self, name: &str, reason: &str) {
         let p = self.policy.current();
         let mut r = Record::new(
             Event::Started,
@@ -288,16 +302,16 @@ impl Daemon {
             &p.schedule.timezone,
             p.mode(),
         );
-        r.source = Some(source.name().to_string());
-        r.reason = Some(source.reason());
+        r.source = Some(name.to_string());
+        r.reason = Some(reason.to_string());
         r.config = Some(self.options.config.describe());
         r.version = Some(env!("CARGO_PKG_VERSION").to_string());
         self.audit.record(r);
         tracing::info!(
             "varco {} started: source {} ({}), windows file {}, mode {}, audit log {}",
             env!("CARGO_PKG_VERSION"),
-            source.name(),
-            source.reason(),
+            name,
+            reason,
             self.options.config.describe(),
             p.mode().as_str(),
             self.audit.path().display()

@@ -203,6 +203,8 @@ fn removing_the_window_stops_the_tool_it_had_admitted() {
     )
     .unwrap();
     std::fs::write(&config, "mode = \"block\"\n").unwrap();
+    d.wait_for(|r| r["event"] == "config_reloaded", Duration::from_secs(3))
+        .expect("the edit was not reloaded");
     assert!(
         exits_within(&mut child, Duration::from_secs(4)),
         "the tool outlived its window"

@@ -13,20 +13,7 @@ fn systemd_user_unit_is_valid_and_runs_varco() {
     let s = Scratch::new("unit");
     let text = std::fs::read_to_string("packaging/linux/varco.service").unwrap();
     assert!(text.contains("ExecStart=/usr/local/bin/varco run"));
-    let unit = s.write(
-        "varco.service",
-        &text.replace("/usr/local/bin/varco", varco_bin().to_str().unwrap()),
-    );
-    let out = Command::new(which("systemd-analyze"))
-        .args(["verify", "--man=no"])
-        .arg(&unit)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "systemd-analyze verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_unit(&s, &text);
 }
 
 #[test]
@@ -45,5 +32,49 @@ fn xdg_autostart_entry_is_valid_and_hidden() {
     assert!(
         text.contains("NoDisplay=true") && text.contains("Terminal=false"),
         "must start silently"
+    );
+}
+
+#[test]
+fn systemd_system_unit_is_valid_runs_varco_as_root_and_always_restarts() {
+    let s = Scratch::new("system-unit");
+    let text = std::fs::read_to_string("packaging/linux/varco-system.service").unwrap();
+    for needed in [
+        "ExecStart=/usr/local/bin/varco run --source auto",
+        "Restart=always",
+        "StartLimitIntervalSec=0",
+        "User=root",
+        "CAP_SYS_ADMIN",
+        "CAP_DAC_OVERRIDE",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(text.contains(needed), "the system unit lacks {needed}");
+    }
+    let settings: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        !settings
+            .iter()
+            .any(|l| l.starts_with("ProtectSystem") || l.starts_with("PrivateTmp")),
+        "a private mount namespace would hide the real /tmp from fanotify"
+    );
+    verify_unit(&s, &text);
+}
+
+/// Runs `systemd-analyze verify` on a unit's text, pointed at the binary
+/// this test run built.
+fn verify_unit(s: &Scratch, text: &str) {
+    let unit = s.write(
+        "varco.service",
+        &text.replace("/usr/local/bin/varco", varco_bin().to_str().unwrap()),
+    );
+    let out = Command::new(which("systemd-analyze"))
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

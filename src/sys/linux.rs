@@ -19,8 +19,19 @@ pub fn start_marker(pid: u32) -> Option<u64> {
 }
 
 /// Parent of `pid`, from `/proc/PID/stat`.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    parent_of(pid)
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
-    stat_fields(pid)?.get(1)?.parse().ok()
+    // Called for every process on each kill (the tree walk): parsed in
+    // place, without collecting the other fields.
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Fields of `/proc/PID/stat` after the `(comm)` field: index 0 is the

@@ -7,6 +7,10 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;
 
+/// Exec-permission events (Linux): the pre-exec denial source's kernel side.
+#[cfg(target_os = "linux")]
+pub mod fanotify;
+
 #[cfg(not(target_os = "linux"))]
 mod portable;
 #[cfg(not(target_os = "linux"))]

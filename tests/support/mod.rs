@@ -83,12 +83,21 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `varco run` with these extra arguments and an audit log in
     /// `scratch`, and waits until it has written its `started` record.
+    /// Without a `--source` argument it runs the scan: tests written for
+    /// "the tool starts, then is stopped" keep meaning that as root, where
+    /// `auto` would refuse the exec itself (tests/sources.rs covers that).
     pub fn start(scratch: &Scratch, args: &[&str]) -> Daemon {
         let audit = scratch.path("audit.jsonl");
+        let default_source: &[&str] = if args.contains(&"--source") {
+            &[]
+        } else {
+            &["--source", "scan"]
+        };
         let child = Command::new(varco_bin())
             .arg("run")
             .arg("--audit-log")
             .arg(&audit)
+            .args(default_source)
             .args(args)
             .env("VARCO_LOG", "info")
             .stdout(Stdio::null())
