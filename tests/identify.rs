@@ -305,3 +305,40 @@ fn scan_by_default_lists_installed_tools() {
     );
     assert!(out.contains("running now:"), "{out}");
 }
+
+/// With fanotify (root), a renamed real tool is refused before it runs,
+/// recognised by its content while its exec waits.
+#[test]
+fn fanotify_refuses_renamed_x11vnc_by_content_before_it_starts() {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "this test needs root (fanotify needs CAP_SYS_ADMIN): run bash tests/run.sh as root"
+    );
+    let s = Scratch::new("fan-content");
+    let x11vnc = Path::new("/usr/bin/x11vnc");
+    assert!(
+        x11vnc.exists(),
+        "x11vnc not found: run bash tests/run.sh, which installs it"
+    );
+    let renamed = s.path("preventivo");
+    std::fs::copy(x11vnc, &renamed).unwrap();
+    let config = s.write("approved-windows.toml", "");
+    let d = Daemon::start(
+        &s,
+        &["--config", config.to_str().unwrap(), "--source", "fanotify"],
+    );
+    let err = Command::new(&renamed)
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect_err("the renamed x11vnc ran");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    let r = d
+        .wait_for(|r| r["event"] == "blocked", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no blocked record: {:?}", d.records()));
+    assert_eq!(r["tool"], "x11vnc");
+    assert_eq!(r["matched_by"], "content");
+    assert_eq!(r["before_start"], true, "{r}");
+}
