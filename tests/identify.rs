@@ -261,7 +261,7 @@ fn it_catalog_extension_is_used_and_a_broken_one_keeps_its_windows_closed() {
         "[[tool]]\nid = \"gestionale-remoto\"\nname = \"Assistenza gestionale\"\nexecutables = [\"gestass.exe\"]\n",
     );
     d.wait_for(
-        |r| r["event"] == "started" && r["reason"] == "windows file reloaded",
+        |r| r["event"] == "config_reloaded" && r["reason"] == "1 window(s) in force",
         Duration::from_secs(5),
     )
     .unwrap_or_else(|| panic!("no reload after the fix: {:?}", d.records()));
