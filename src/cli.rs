@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use crate::catalog::Catalog;
 use crate::config::{self, ConfigSource};
 use crate::daemon::{self, NotifyRoute, Options};
+use crate::identify::{self, Identifier};
 use crate::schedule::{Mode, Schedule, Tools, When};
 use crate::source::{self, Choice};
 
@@ -60,6 +61,10 @@ enum Command {
         /// Where session agents listen: DIR/<uid>/varco-agent.sock.
         #[arg(long, value_name = "DIR", default_value = crate::agent::DEFAULT_BASE)]
         agent_dir: PathBuf,
+        /// IT's catalog extension [default: catalog.toml next to the
+        /// windows file, if present].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
     },
     /// Show varco's notifications in this desktop session (started at
     /// login; receives them from the varco service).
@@ -90,10 +95,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// Check an approved-windows file before deploying it.
+    /// Check an approved-windows file (and the catalog.toml next to it)
+    /// before deploying it.
     Check {
         /// The file to check.
         file: PathBuf,
+        /// IT's catalog extension [default: catalog.toml next to FILE, if
+        /// present].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
     },
     /// Show the windows open now and the next ones.
     Status {
@@ -104,11 +114,38 @@ enum Command {
         /// [default: as for `run`].
         #[arg(long, value_name = "FILE")]
         audit_log: Option<PathBuf>,
+        /// IT's catalog extension [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
     },
     /// The catalog of remote-access tools varco knows.
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
+        /// IT's catalog extension [default: catalog.toml next to the
+        /// windows file, if present].
+        #[arg(long, value_name = "FILE", global = true)]
+        catalog: Option<PathBuf>,
+    },
+    /// Find remote-access tools on this workstation: installed, portable
+    /// copies (Downloads, Desktop, temporary folders) and running now, each
+    /// with what the approved windows allow for it. Read-only.
+    Scan {
+        /// The approved-windows file [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// IT's catalog extension [default: as for `run`].
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+        /// Folder to search instead of the default ones (every user's
+        /// Downloads/Scaricati, Desktop/Scrivania and temporary folders,
+        /// the system temporary folders, /opt, /Applications, Program
+        /// Files). Repeat for several.
+        #[arg(long = "root", value_name = "DIR")]
+        roots: Vec<PathBuf>,
+        /// How many folders deep to search under each root.
+        #[arg(long, value_name = "N", default_value_t = 6)]
+        max_depth: usize,
     },
     /// Windows: install, remove, start or stop the varco service.
     Service {
@@ -138,10 +175,11 @@ enum ServiceAction {
 enum CatalogCommand {
     /// List every known tool with its id and executable names.
     List,
-    /// Tell whether an executable name belongs to a known tool (exit 0) or
-    /// not (exit 1).
+    /// Tell whether an executable name, or a file, is a known tool (exit 0,
+    /// printing its id and how it matched) or not (exit 1). A file is also
+    /// recognised by its content: PE version resource, signer, markers.
     Lookup {
-        /// An executable file name, e.g. AnyDesk.exe.
+        /// An executable file name (AnyDesk.exe) or the path of a file.
         name: String,
     },
 }
@@ -220,6 +258,7 @@ pub fn main() -> ExitCode {
             agent_dir,
             source,
             fanotify_only,
+            catalog,
         } => {
             let options = Options {
                 config: config.map_or_else(config::default_source, ConfigSource::File),
@@ -234,6 +273,7 @@ pub fn main() -> ExitCode {
                 agent_base: agent_dir,
                 source: source.into(),
                 fanotify_only,
+                catalog,
             };
             match daemon::run(options) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -255,7 +295,24 @@ pub fn main() -> ExitCode {
             &config.map_or_else(config::default_source, ConfigSource::File),
             &catalog,
         ),
-        Command::Check { file } => check(&file, &catalog),
+        Command::Check {
+            file,
+            catalog: extension,
+        } => {
+            let source = ConfigSource::File(file.clone());
+            match with_extension(&catalog, extension, &source) {
+                Ok(catalog) => check(&file, &catalog),
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!(
+                        "→ while this catalog file is broken, windows naming its tools stay closed"
+                    );
+                    // The windows file as the daemon would then read it.
+                    let _ = check(&file, &catalog);
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Service { action } => {
             let result = match action {
                 ServiceAction::Install => crate::service::install(),
@@ -273,37 +330,245 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Agent { agent_dir, test } => agent(&agent_dir, test),
-        Command::Status { config, audit_log } => {
-            let code = status(
-                config.map_or_else(config::default_source, ConfigSource::File),
-                &catalog,
-            );
+        Command::Status {
+            config,
+            audit_log,
+            catalog: extension,
+        } => {
+            let windows = config.map_or_else(config::default_source, ConfigSource::File);
+            let code = match with_extension(&catalog, extension, &windows) {
+                Ok(catalog) => status(windows, &catalog),
+                Err(e) => {
+                    println!("PROBLEM: {e}");
+                    println!("→ only the embedded catalog is in force (fail closed)");
+                    let _ = status(windows, &catalog);
+                    ExitCode::FAILURE
+                }
+            };
             source_status(&audit_log.unwrap_or_else(config::default_audit_log));
             code
         }
-        Command::Catalog { command } => match command {
-            CatalogCommand::List => {
-                for tool in catalog.tools() {
-                    println!(
-                        "{:<24} {:<36} {}",
-                        tool.id,
-                        tool.name,
-                        tool.executables.join(", ")
-                    );
+        Command::Catalog {
+            command,
+            catalog: extension,
+        } => {
+            let source = config::default_source();
+            let catalog = match with_extension(&catalog, extension, &source) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
                 }
-                ExitCode::SUCCESS
-            }
-            CatalogCommand::Lookup { name } => match catalog.lookup_name(&name) {
-                Some(tool) => {
-                    println!("{}", tool.id);
+            };
+            match command {
+                CatalogCommand::List => {
+                    for tool in catalog.tools() {
+                        let mut names = tool.executables.clone();
+                        names.extend(tool.name_patterns.iter().cloned());
+                        println!("{:<28} {:<40} {}", tool.id, tool.name, names.join(", "));
+                    }
                     ExitCode::SUCCESS
                 }
-                None => {
-                    eprintln!("{name}: not a known remote-access tool");
-                    ExitCode::FAILURE
+                CatalogCommand::Lookup { name } => lookup(&catalog, &name),
+            }
+        }
+        Command::Scan {
+            config,
+            catalog: extension,
+            roots,
+            max_depth,
+        } => {
+            let source = config.map_or_else(config::default_source, ConfigSource::File);
+            let catalog = match with_extension(&catalog, extension, &source) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
                 }
-            },
-        },
+            };
+            scan(&catalog, &source, roots, max_depth)
+        }
+    }
+}
+
+/// The embedded catalog plus IT's extension (`--catalog`, else
+/// `catalog.toml` next to the windows file when present).
+fn with_extension(
+    embedded: &Catalog,
+    explicit: Option<PathBuf>,
+    windows: &ConfigSource,
+) -> Result<Catalog, config::LoadError> {
+    let (path, is_explicit) = match explicit {
+        Some(p) => (Some(p), true),
+        None => (config::default_catalog_path(windows), false),
+    };
+    match path {
+        Some(p) => config::load_catalog(embedded, &p, is_explicit, crate::sys::is_privileged()),
+        None => Ok(embedded.clone()),
+    }
+}
+
+/// `varco catalog lookup NAME|PATH`: a name prints the id, as scripts
+/// expect; a file prints the id and how it was recognised.
+fn lookup(catalog: &Catalog, name: &str) -> ExitCode {
+    let path = std::path::Path::new(name);
+    if !path.is_file() {
+        return match catalog.lookup_name(name) {
+            Some(tool) => {
+                println!("{}", tool.id);
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("{name}: not a known remote-access tool");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let found = {
+        let facts = crate::process::ProcessFacts {
+            pid: 0,
+            parent_pid: None,
+            start_marker: 0,
+            name: crate::process::file_name_of(name).to_string(),
+            exe: Some(path.to_path_buf()),
+            cmdline: Vec::new(),
+            user: None,
+        };
+        Identifier::new()
+            .identify(catalog, &facts)
+            .map(|f| (f.tool.id.clone(), f.matched_by.as_str(), f.matched))
+    };
+    match found {
+        Some((id, by, matched)) => {
+            println!("{id}  matched_by={by}  ({matched})");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("{name}: not a known remote-access tool");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `varco scan`: tools on disk and running, with what the windows allow.
+fn scan(catalog: &Catalog, source: &ConfigSource, roots: Vec<PathBuf>, depth: usize) -> ExitCode {
+    let now = Timestamp::now();
+    let (schedule, _) = schedule_shown(source, catalog);
+    let mut identifier = Identifier::new();
+    let show = |title: &str, found: &[identify::Found]| {
+        println!("{title}:");
+        if found.is_empty() {
+            println!("  none");
+        }
+        for f in found {
+            println!(
+                "  {:<24} {}  matched_by={} ({})  — {}",
+                f.tool_id,
+                f.path.display(),
+                f.matched_by,
+                f.matched,
+                allowance(&schedule, &f.tool_id, now)
+            );
+        }
+    };
+    if roots.is_empty() {
+        let install = identify::install_roots(catalog);
+        let mut installed = identify::scan_files(catalog, &mut identifier, &install, depth, true);
+        let programs = identify::program_dirs();
+        installed.extend(identify::scan_files(
+            catalog,
+            &mut identifier,
+            &programs,
+            1,
+            false,
+        ));
+        installed.sort_by(|a, b| a.path.cmp(&b.path));
+        installed.dedup_by(|a, b| a.path == b.path);
+        show(
+            &format!(
+                "installed (searched: {})",
+                join_paths(&[install, programs].concat())
+            ),
+            &installed,
+        );
+        let portable_roots = identify::default_scan_roots();
+        let portable = identify::scan_files(catalog, &mut identifier, &portable_roots, depth, true);
+        show(
+            &format!(
+                "portable copies (searched: {})",
+                join_paths(&portable_roots)
+            ),
+            &portable,
+        );
+    } else {
+        let found = identify::scan_files(catalog, &mut identifier, &roots, depth, true);
+        show(
+            &format!("on disk (searched: {})", join_paths(&roots)),
+            &found,
+        );
+    }
+    println!("running now:");
+    let running = match crate::source::scan::Watcher::new() {
+        Ok(mut w) => w.new_processes(),
+        Err(e) => {
+            println!("  cannot list processes: {e}");
+            Vec::new()
+        }
+    };
+    let me = std::process::id();
+    let mut any = false;
+    for facts in running.iter().filter(|f| f.pid != me) {
+        if let Some(found) = identifier.identify(catalog, facts) {
+            any = true;
+            println!(
+                "  {:<24} pid {} {}  matched_by={} ({})  — {}",
+                found.tool.id,
+                facts.pid,
+                facts
+                    .exe
+                    .as_deref()
+                    .map_or_else(|| facts.name.clone(), |e| e.display().to_string()),
+                found.matched_by.as_str(),
+                found.matched,
+                allowance(&schedule, &found.tool.id, now)
+            );
+        }
+    }
+    if !any {
+        println!("  none");
+    }
+    ExitCode::SUCCESS
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the windows allow for `tool` now, and next.
+fn allowance(s: &Schedule, tool: &str, now: Timestamp) -> String {
+    if let Some((w, o)) = s.open_for(tool, now) {
+        return format!(
+            "allowed now by window \"{}\" until {}",
+            w.id,
+            s.local(o.end)
+        );
+    }
+    let verdict = match s.mode {
+        Mode::Block => "would be stopped now",
+        Mode::Alert => "would be reported now (alert mode)",
+    };
+    match s.upcoming(now).into_iter().find(|(w, _)| w.admits(tool)) {
+        Some((w, o)) => format!(
+            "{verdict}; next window \"{}\" {} → {}",
+            w.id,
+            s.local(o.start),
+            s.local(o.end)
+        ),
+        None => format!("{verdict}; no window admits it"),
     }
 }
 
@@ -455,9 +720,13 @@ fn summary(s: &Schedule, now: Timestamp) -> String {
     )
 }
 
-fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
-    let now = Timestamp::now();
-    let (schedule, problem) = match &source {
+/// Loads the windows file for a report, printing which one and any
+/// problem; a problem means no window is open (fail closed).
+fn schedule_shown(
+    source: &ConfigSource,
+    catalog: &Catalog,
+) -> (Schedule, Option<config::LoadError>) {
+    let (schedule, problem) = match source {
         ConfigSource::EmbeddedDefault => (Schedule::fail_closed(), None),
         ConfigSource::File(path) => match config::load(path, catalog, false) {
             Ok(s) => (s, None),
@@ -479,6 +748,12 @@ fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
         println!("PROBLEM: {e}");
         println!("→ no window is open until the file is fixed (fail closed)");
     }
+    (schedule, problem)
+}
+
+fn status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
+    let now = Timestamp::now();
+    let (schedule, problem) = schedule_shown(&source, catalog);
     println!(
         "mode: {}   zone: {}   now: {}",
         schedule.mode.as_str(),

@@ -163,3 +163,57 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Schedule, Loa
         diagnostics,
     })
 }
+
+/// File name of IT's catalog extension, next to the windows file.
+pub const CATALOG_FILE_NAME: &str = "catalog.toml";
+
+/// Where IT's catalog extension is looked for when `--catalog` is not
+/// given: next to the windows file in use (IT's folder on a managed
+/// workstation). `None` with the embedded default windows.
+pub fn default_catalog_path(windows: &ConfigSource) -> Option<PathBuf> {
+    match windows {
+        ConfigSource::File(p) => Some(
+            p.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+                .join(CATALOG_FILE_NAME),
+        ),
+        ConfigSource::EmbeddedDefault => None,
+    }
+}
+
+/// The embedded catalog plus IT's extension at `path`. A missing file at
+/// the default place is no extension; a missing file IT named explicitly
+/// (`explicit`) is an error.
+///
+/// On any error the caller keeps the embedded catalog and raises the error.
+/// That fails closed: the windows file is then validated against the
+/// embedded catalog, so a window naming a tool only the broken extension
+/// defines is an unknown id, the windows file is invalid, and no window
+/// opens.
+pub fn load_catalog(
+    embedded: &Catalog,
+    path: &Path,
+    explicit: bool,
+    privileged: bool,
+) -> Result<Catalog, LoadError> {
+    let text = match read(path) {
+        Ok(t) => t,
+        Err(LoadError::Missing { .. }) if !explicit => return Ok(embedded.clone()),
+        Err(e) => return Err(e),
+    };
+    if privileged && let Some(why) = sys::untrusted_reason(path) {
+        return Err(LoadError::Untrusted {
+            path: path.to_path_buf(),
+            why,
+        });
+    }
+    let mut catalog = embedded.clone();
+    catalog
+        .add_file(&path.display().to_string(), &text)
+        .map_err(|e| LoadError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics: e.diagnostics,
+        })?;
+    Ok(catalog)
+}

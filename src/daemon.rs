@@ -17,6 +17,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::{self, ConfigSource, LoadError};
 use crate::decide::{Decision, Verdict};
 use crate::enforce::{self, Outcome};
+use crate::identify::Identifier;
 use crate::messages::{Lang, Notice, Texts};
 use crate::notify::{self, Admission, Level, Throttle};
 use crate::policy::{Policy, SharedPolicy};
@@ -43,6 +44,9 @@ pub struct Options {
     pub notify: NotifyRoute,
     /// Where session agents listen (see [`agent::socket_path`]).
     pub agent_base: PathBuf,
+    /// IT's catalog extension; `None`: `catalog.toml` next to the windows
+    /// file, if present.
+    pub catalog: Option<PathBuf>,
     /// The process source asked for.
     pub source: Choice,
     /// Trials: fanotify marks only these paths' filesystems.
@@ -132,23 +136,47 @@ struct Daemon {
     report_hint: String,
     /// Where syslog forwarding goes, from the windows file.
     syslog: crate::syslog::Control,
+    /// Content evidence for files not recognised by name (renamed tools),
+    /// cached per file version.
+    identifier: Identifier,
+    /// IT's catalog extension (path, named explicitly) and the text last
+    /// seen, to notice edits; the embedded catalog it extends.
+    catalog_file: Option<(PathBuf, bool)>,
+    last_catalog_text: Option<Result<String, String>>,
+    embedded: Catalog,
 }
 
 async fn run_async(
     options: Options,
     stop: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<(), DaemonError> {
-    let catalog = Catalog::embedded()?;
+    let embedded = Catalog::embedded()?;
+    let (catalog_path, explicit) = match &options.catalog {
+        Some(p) => (Some(p.clone()), true),
+        None => (config::default_catalog_path(&options.config), false),
+    };
+    let mut catalog_error = None;
+    let last_catalog_text = catalog_path
+        .as_ref()
+        .map(|p| config::read(p).map_err(|e| e.to_string()));
+    let catalog = match &catalog_path {
+        Some(p) => match config::load_catalog(&embedded, p, explicit, sys::is_privileged()) {
+            Ok(c) => c,
+            Err(e) => {
+                catalog_error = Some(e);
+                embedded.clone()
+            }
+        },
+        None => embedded.clone(),
+    };
     let (syslog, syslog_control) = crate::syslog::Syslog::new();
     let report = crate::report::AutoReport::new(&options.audit_log, options.config.clone());
     let report_hint = report.hint();
     let sinks = || -> Vec<Box<dyn AuditSink>> {
-        {
-            let mut sinks: Vec<Box<dyn AuditSink>> =
-                vec![Box::new(syslog.clone()), Box::new(report.clone())];
-            sinks.extend(crate::eventlog::sinks());
-            sinks
-        }
+        let mut sinks: Vec<Box<dyn AuditSink>> =
+            vec![Box::new(syslog.clone()), Box::new(report.clone())];
+        sinks.extend(crate::eventlog::sinks());
+        sinks
     };
     let audit = match AuditLog::open(&options.audit_log, sinks()) {
         Ok(a) => a,
@@ -179,6 +207,10 @@ async fn run_async(
         pending: tokio::task::JoinSet::new(),
         report_hint,
         syslog: syslog_control,
+        identifier: Identifier::new(),
+        catalog_file: catalog_path.map(|p| (p, explicit)),
+        last_catalog_text,
+        embedded,
     };
     // The policy is loaded before the source starts: a source that answers
     // the kernel decides with the real windows from its first event.
@@ -203,6 +235,11 @@ async fn run_async(
         .name(format!("varco-source-{name}"))
         .spawn(move || source.run(tx))?;
     daemon.record_started(name, &reason);
+    if let Some(e) = catalog_error {
+        // Only the embedded catalog is in force; windows naming tools of the
+        // broken extension no longer validate, so they stay closed.
+        daemon.config_error(&e);
+    }
     if let Some(e) = config_error {
         daemon.config_error(&e);
     }
@@ -225,6 +262,7 @@ async fn run_async(
                 None => break Err(DaemonError::SourceStopped(daemon.source_name)),
             },
             _ = tick.tick() => {
+                daemon.reload_catalog_if_changed();
                 daemon.reload_if_changed();
                 daemon.recheck_admitted();
             }
@@ -272,6 +310,38 @@ impl Daemon {
                 None
             }
             Err(e) => Some(e),
+        }
+    }
+
+    /// Re-reads IT's catalog extension if it changed. A good one replaces
+    /// the catalog and has the windows file validated again against it; a
+    /// broken one keeps the last valid catalog and raises a config error.
+    fn reload_catalog_if_changed(&mut self) {
+        let Some((path, explicit)) = self.catalog_file.clone() else {
+            return;
+        };
+        let text = config::read(&path).map_err(|e| e.to_string());
+        if self.last_catalog_text.as_ref() == Some(&text) {
+            return;
+        }
+        self.last_catalog_text = Some(text);
+        match config::load_catalog(&self.embedded, &path, explicit, sys::is_privileged()) {
+            Ok(catalog) => {
+                tracing::info!(
+                    "{}: reloaded, {} tools",
+                    path.display(),
+                    catalog.tools().len()
+                );
+                self.policy.set_catalog(catalog);
+                // Cached evidence holds the old catalog's markers.
+                self.identifier = Identifier::new();
+                // Windows naming the extension's tools validate only now.
+                self.last_text = None;
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                self.config_error_text(&format!("{e} (the last valid catalog stays in force)"));
+            }
         }
     }
 
@@ -362,7 +432,7 @@ impl Daemon {
         let now = Timestamp::now();
         match obs {
             Observation::Started(facts) => {
-                let Some(decision) = self.policy.current().decide(&facts, now) else {
+                let Some(decision) = self.decide_on(&facts, now) else {
                     return;
                 };
                 self.act(facts, decision, None, now);
@@ -371,6 +441,13 @@ impl Daemon {
                 self.report(&facts, &decision, None, true, now);
             }
         }
+    }
+
+    /// Decides on a process: by name and path, then, for a file not
+    /// recognised so, by its content (read once per file version).
+    fn decide_on(&mut self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
+        let policy = self.policy.current();
+        self.identifier.decide(&policy, facts, now)
     }
 
     /// Carries out a decision: the kill first, then the record and the
@@ -521,13 +598,12 @@ impl Daemon {
             return;
         }
         let now = Timestamp::now();
-        let policy = self.policy.current();
         let admitted = std::mem::take(&mut self.admitted);
         for (facts, before) in admitted {
             if sys::start_marker(facts.pid) != Some(facts.start_marker) {
                 continue; // exited
             }
-            match policy.decide(&facts, now) {
+            match self.decide_on(&facts, now) {
                 Some(d) if d.verdict == Verdict::Allowed => self.admitted.push((facts, d)),
                 Some(d) => {
                     let window = before.window.map(|w| w.id).unwrap_or_default();

@@ -7,7 +7,7 @@
 
 use jiff::Timestamp;
 
-use crate::catalog::{Catalog, MatchedBy};
+use crate::catalog::{Catalog, Evidence, MatchedBy};
 use crate::process::ProcessFacts;
 use crate::schedule::{Mode, Opening, Schedule};
 
@@ -75,7 +75,20 @@ pub fn decide(
     mode: Mode,
     now: Timestamp,
 ) -> Option<Decision> {
-    let found = catalog.identify(facts)?;
+    decide_with(facts, &Evidence::default(), catalog, schedule, mode, now)
+}
+
+/// Decides on a process whose file's content was inspected at the edge
+/// (`crate::identify`): a renamed tool is recognised by its `evidence`.
+pub fn decide_with(
+    facts: &ProcessFacts,
+    evidence: &Evidence,
+    catalog: &Catalog,
+    schedule: &Schedule,
+    mode: Mode,
+    now: Timestamp,
+) -> Option<Decision> {
+    let found = catalog.identify_with(facts, evidence)?;
     let tool = found.tool;
     let admitted = schedule.open_for(&tool.id, now);
     let (verdict, window) = match admitted {
@@ -221,6 +234,22 @@ technician = "Mario Rossi"
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn renamed_tool_is_decided_on_its_evidence_and_says_how() {
+        let (c, s) = setup(ANYDESK_WINDOW);
+        let renamed = facts("/home/op/Scaricati/fattura.exe");
+        let now = at("2025-11-26T15:30:00Z");
+        assert!(decide(&renamed, &c, &s, Mode::Block, now).is_none());
+        let evidence = Evidence {
+            original_filename: Some("AnyDesk.exe".into()),
+            ..Evidence::default()
+        };
+        let d = decide_with(&renamed, &evidence, &c, &s, Mode::Block, now).unwrap();
+        assert_eq!(d.tool_id, "anydesk");
+        assert_eq!(d.verdict, Verdict::Blocked);
+        assert_eq!(d.matched_by, MatchedBy::PeOriginalFilename);
     }
 
     #[test]

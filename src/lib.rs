@@ -24,6 +24,7 @@ pub mod decide;
 pub mod diagnostic;
 pub mod enforce;
 pub mod eventlog;
+pub mod identify;
 pub mod messages;
 pub mod notify;
 pub mod policy;

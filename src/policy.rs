@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 
-use crate::catalog::Catalog;
-use crate::decide::{Decision, decide};
+use crate::catalog::{Catalog, Evidence};
+use crate::decide::{Decision, decide, decide_with};
 use crate::process::ProcessFacts;
 use crate::schedule::{Mode, Schedule};
 
@@ -35,6 +35,24 @@ impl Policy {
     pub fn decide(&self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
         decide(facts, &self.catalog, &self.schedule, self.mode(), now)
     }
+
+    /// Decides on a process with the content evidence gathered for its
+    /// file by `crate::identify` (renamed tools).
+    pub fn decide_with(
+        &self,
+        facts: &ProcessFacts,
+        evidence: &Evidence,
+        now: Timestamp,
+    ) -> Option<Decision> {
+        decide_with(
+            facts,
+            evidence,
+            &self.catalog,
+            &self.schedule,
+            self.mode(),
+            now,
+        )
+    }
 }
 
 /// The policy, swappable while sources read it.
@@ -58,10 +76,21 @@ impl SharedPolicy {
         }
     }
 
+    /// Replaces the catalog (IT's extension changed), keeping schedule and
+    /// mode override. The caller re-validates the windows file against it.
+    pub fn set_catalog(&self, catalog: Catalog) {
+        self.swap(|p| p.catalog = catalog);
+    }
+
     /// Replaces the schedule, keeping catalog and mode override.
     pub fn set_schedule(&self, schedule: Schedule) {
+        self.swap(|p| p.schedule = schedule);
+    }
+
+    /// Installs a changed copy of the policy in one step.
+    fn swap(&self, change: impl FnOnce(&mut Policy)) {
         let mut next = (*self.current()).clone();
-        next.schedule = schedule;
+        change(&mut next);
         let next = Arc::new(next);
         match self.0.write() {
             Ok(mut p) => *p = next,

@@ -407,6 +407,7 @@ mod windows {
             // agents over their named pipes (see notify.rs).
             notify: daemon::NotifyRoute::Session,
             agent_base: std::path::PathBuf::from(crate::agent::DEFAULT_BASE),
+            catalog: None,
         };
         let exit = match daemon::run_until(options, stop_rx) {
             Ok(()) => ServiceExitCode::Win32(0),

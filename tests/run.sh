@@ -12,8 +12,8 @@ PACKAGES=(
     desktop-file-utils   # packaging: validates the XDG autostart entry
     systemd              # packaging: systemd-analyze verifies the unit
     wine64               # windows: runs varco.exe and fake tools under Wine 8
-    gcc-mingw-w64-x86-64 # windows: links varco.exe, builds fake tools and the DLL shim
-    binutils-mingw-w64-x86-64
+    gcc-mingw-w64-x86-64 # windows: links varco.exe, fake tools, the DLL shim; catalog: a PE with a version resource
+    binutils-mingw-w64-x86-64 # catalog: windres for that PE
     zip                  # windows: the release zip (target/varco-windows.zip)
     xvfb                 # desktop: a real X server without a screen
     x11-xserver-utils    # desktop: xsetroot paints the background for the screenshot
@@ -21,7 +21,7 @@ PACKAGES=(
     dunst                # desktop: a real notification server
     fonts-dejavu-core    # desktop: the font dunst draws the notification with
     imagemagick          # desktop: import takes the screenshot
-    x11vnc               # desktop: a real VNC server on the Xvfb display
+    x11vnc               # desktop: a real VNC server; catalog: a real Linux tool, renamed, found by content
     tigervnc-scraping-server  # desktop: a second one, x0vncserver
     procps               # desktop: ps, to show who still listens when a test fails
     rsyslog              # syslog: a real collector on loopback, started by the test
@@ -49,3 +49,11 @@ if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
 fi
 
 cargo test --all-targets "$@"
+cargo test -p xtask
+
+# The generated catalog must match the LOLRMM snapshot it claims to come from.
+if [ -d ../shared/lolrmm/yaml ]; then
+    cargo run -q -p xtask -- catalog ../shared/lolrmm --check
+else
+    echo "tests/run.sh: ../shared/lolrmm not found: config/catalog/lolrmm.toml not compared with the snapshot" >&2
+fi

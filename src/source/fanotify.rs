@@ -54,6 +54,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{Observation, ProcessSource, procfs, scan};
 use crate::decide::Verdict;
+use crate::identify::Identifier;
 use crate::policy::SharedPolicy;
 use crate::sys::fanotify::{ExecEvent, Group, MarkKind, wait_mount_change};
 
@@ -220,6 +221,8 @@ impl ProcessSource for Fanotify {
         }
         let me = Me::new();
         let mut users = Users::new_with_refreshed_list().ok();
+        // Content evidence (renamed tools), cached per file version.
+        let mut identifier = Identifier::new();
         // At most ~170 events (each with an open descriptor) per read: the
         // kernel refuses an exec whose descriptor it cannot install, so a
         // read must never approach the open-file limit.
@@ -249,7 +252,15 @@ impl ProcessSource for Fanotify {
             }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 for ev in batch.drain(..) {
-                    answer(ev, &me, &policy, &events, &stats, &mut users);
+                    answer(
+                        ev,
+                        &me,
+                        &policy,
+                        &events,
+                        &stats,
+                        &mut users,
+                        &mut identifier,
+                    );
                 }
             }));
             // A panic dropped (so allowed) the events it had not reached.
@@ -296,6 +307,7 @@ fn answer(
     events: &Sender<Observation>,
     stats: &Stats,
     users: &mut Option<Users>,
+    identifier: &mut Identifier,
 ) {
     if ev.is_overflow() {
         return;
@@ -316,7 +328,7 @@ fn answer(
         return;
     }
     let mut facts = procfs::pending_exec(pid, path);
-    let Some(decision) = decide_exec(&facts, policy) else {
+    let Some(decision) = decide_exec(&facts, policy, identifier) else {
         allow_ordinary(ev, facts.exe.as_deref(), stats);
         return;
     };
@@ -378,8 +390,9 @@ const MAX_SKIPPED: u64 = 8192;
 fn decide_exec(
     facts: &crate::process::ProcessFacts,
     policy: &SharedPolicy,
+    identifier: &mut Identifier,
 ) -> Option<crate::decide::Decision> {
-    policy.current().decide(facts, Timestamp::now())
+    identifier.decide(&policy.current(), facts, Timestamp::now())
 }
 
 /// Reports tools that were already running, for the daemon to decide.
@@ -389,8 +402,9 @@ fn report_running(policy: &SharedPolicy, events: &Sender<Observation>, stats: &S
     };
     let p = policy.current();
     let now = Timestamp::now();
+    let mut identifier = Identifier::new();
     for facts in w.new_processes() {
-        if p.decide(&facts, now).is_some()
+        if identifier.decide(&p, &facts, now).is_some()
             && let Err(TrySendError::Full(_)) = events.try_send(Observation::Started(facts))
         {
             stats.dropped.fetch_add(1, Ordering::Relaxed);

@@ -18,6 +18,7 @@ use sysinfo::Users;
 use tokio::sync::mpsc::Sender;
 
 use super::{Observation, ProcessSource, procfs, scan};
+use crate::identify::Identifier;
 use crate::policy::SharedPolicy;
 
 /// Receive buffer asked of the kernel: room for a storm of exec events
@@ -83,11 +84,13 @@ impl ProcessSource for ProcConnector {
 
     fn run(self: Box<Self>, events: Sender<Observation>) {
         let mut users = Users::new_with_refreshed_list().ok();
+        // Content evidence (renamed tools), cached per file version.
+        let mut identifier = Identifier::new();
         // Subscribed first, listed second: nothing falls in between.
         let mut watcher = scan::Watcher::new().ok();
         if let Some(w) = watcher.as_mut() {
             let all = w.new_processes();
-            if !self.send_tools(all, &events) {
+            if !self.send_tools(all, &events, &mut identifier) {
                 return;
             }
         }
@@ -95,7 +98,7 @@ impl ProcessSource for ProcConnector {
         loop {
             match self.socket.recv_timeout(&mut buf, IDLE_WAKE) {
                 Ok(Some(ProcEvent::Exec { tgid, .. })) => {
-                    if !self.exec(tgid, &events, &mut users) {
+                    if !self.exec(tgid, &events, &mut users, &mut identifier) {
                         return;
                     }
                 }
@@ -109,7 +112,7 @@ impl ProcessSource for ProcConnector {
                     tracing::warn!("process connector: events were lost; listing every process");
                     if let Some(w) = watcher.as_mut() {
                         let fresh = w.new_processes();
-                        if !self.send_tools(fresh, &events) {
+                        if !self.send_tools(fresh, &events, &mut identifier) {
                             return;
                         }
                     }
@@ -126,14 +129,18 @@ impl ProcessSource for ProcConnector {
 
 impl ProcConnector {
     /// Decides on one exec; false when the daemon has gone.
-    fn exec(&self, pid: u32, events: &Sender<Observation>, users: &mut Option<Users>) -> bool {
+    fn exec(
+        &self,
+        pid: u32,
+        events: &Sender<Observation>,
+        users: &mut Option<Users>,
+        identifier: &mut Identifier,
+    ) -> bool {
         let Some(mut facts) = procfs::names_of(pid) else {
             return true; // already exited
         };
-        if self
-            .policy
-            .current()
-            .decide(&facts, Timestamp::now())
+        if identifier
+            .decide(&self.policy.current(), &facts, Timestamp::now())
             .is_none()
         {
             return true;
@@ -149,11 +156,12 @@ impl ProcConnector {
         &self,
         all: Vec<crate::process::ProcessFacts>,
         events: &Sender<Observation>,
+        identifier: &mut Identifier,
     ) -> bool {
         let p = self.policy.current();
         let now = Timestamp::now();
         all.into_iter()
-            .filter(|f| p.decide(f, now).is_some())
+            .filter(|f| identifier.decide(&p, f, now).is_some())
             .all(|f| events.blocking_send(Observation::Started(f)).is_ok())
     }
 }
