@@ -309,6 +309,7 @@ fn scan_by_default_lists_installed_tools() {
 /// With fanotify (root), a renamed real tool is refused before it runs,
 /// recognised by its content while its exec waits.
 #[test]
+#[cfg(target_os = "linux")]
 fn fanotify_refuses_renamed_x11vnc_by_content_before_it_starts() {
     let out = Command::new("id").arg("-u").output().unwrap();
     assert_eq!(
