@@ -70,6 +70,9 @@ impl ProcessSource for Scan {
 pub struct Watcher {
     system: System,
     users: Option<Users>,
+    /// Where the OS lists pids cheaply (Linux): the pids seen last time.
+    known: HashSet<Pid>,
+    /// Elsewhere: pid and start time of every process seen last time.
     seen: HashSet<(Pid, u64)>,
 }
 
@@ -81,6 +84,7 @@ impl Watcher {
             system: System::new()?,
             // Without the user list, records just lack the user name.
             users: Users::new_with_refreshed_list().ok(),
+            known: HashSet::new(),
             seen: HashSet::new(),
         })
     }
@@ -94,18 +98,14 @@ impl Watcher {
             .with_exe(UpdateKind::OnlyIfNotSet)
             .with_cmd(UpdateKind::OnlyIfNotSet)
             .with_user(UpdateKind::OnlyIfNotSet);
-        self.system
-            .refresh_processes_specifics(ProcessesToUpdate::All, true, what);
+        let fresh = match sys::live_pids() {
+            Some(pids) => self.refresh_new_only(pids, what),
+            None => self.refresh_all(what),
+        };
         let processes: &HashMap<Pid, Process> = self.system.processes();
-        let now: HashSet<(Pid, u64)> = processes
-            .iter()
-            .map(|(pid, p)| (*pid, p.start_time()))
-            .collect();
-        let fresh: Vec<(Pid, u64)> = now.difference(&self.seen).copied().collect();
-        self.seen = now;
         let mut users_refreshed = false;
         let mut out = Vec::with_capacity(fresh.len());
-        for (pid, _) in fresh {
+        for pid in fresh {
             let Some(p) = processes.get(&pid) else {
                 continue;
             };
@@ -134,6 +134,46 @@ impl Watcher {
             });
         }
         out
+    }
+
+    /// Reads only the processes whose pid is new since the last scan, and
+    /// forgets the ones that exited. Idle cost: one listing of `/proc`.
+    /// A pid reused between two scans (the kernel would have to hand out
+    /// every other pid in half a second) would go unnoticed; the event
+    /// sources, not the scan, are the defence on Linux.
+    fn refresh_new_only(&mut self, pids: Vec<u32>, what: ProcessRefreshKind) -> Vec<Pid> {
+        let live: HashSet<Pid> = pids.into_iter().map(Pid::from_u32).collect();
+        let gone: Vec<Pid> = self.known.difference(&live).copied().collect();
+        let new: Vec<Pid> = live.difference(&self.known).copied().collect();
+        if !gone.is_empty() {
+            self.system.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&gone),
+                true,
+                ProcessRefreshKind::nothing().without_tasks(),
+            );
+        }
+        if !new.is_empty() {
+            self.system
+                .refresh_processes_specifics(ProcessesToUpdate::Some(&new), true, what);
+        }
+        self.known = live;
+        new
+    }
+
+    /// Lists every process and compares pid and start time with the last
+    /// scan, for platforms without a cheap pid listing.
+    fn refresh_all(&mut self, what: ProcessRefreshKind) -> Vec<Pid> {
+        self.system
+            .refresh_processes_specifics(ProcessesToUpdate::All, true, what);
+        let now: HashSet<(Pid, u64)> = self
+            .system
+            .processes()
+            .iter()
+            .map(|(pid, p)| (*pid, p.start_time()))
+            .collect();
+        let fresh = now.difference(&self.seen).map(|(pid, _)| *pid).collect();
+        self.seen = now;
+        fresh
     }
 }
 
@@ -170,5 +210,10 @@ mod tests {
         );
         child.kill().unwrap();
         child.wait().unwrap();
+        w.new_processes();
+        assert!(
+            !w.system.processes().contains_key(&Pid::from_u32(seen.pid)),
+            "an exited process is forgotten, so a long-running scan does not grow"
+        );
     }
 }

@@ -170,12 +170,22 @@ pub fn kill_tree(pid: u32, marker: u64) -> Result<Killed, KillError> {
 
 /// child pid → parent pid for every process.
 fn parents() -> HashMap<u32, u32> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return HashMap::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    live_pids()
+        .unwrap_or_default()
+        .into_iter()
         .filter_map(|pid| Some((pid, parent_of(pid)?)))
         .collect()
+}
+
+/// Every process id, from the names in `/proc` alone: no per-process
+/// file is opened, so a periodic scan can find the new pids for the cost
+/// of one directory listing and read details for those only.
+pub fn live_pids() -> Option<Vec<u32>> {
+    let dir = fs::read_dir("/proc").ok()?;
+    Some(
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .collect(),
+    )
 }
 
 #[cfg(test)]

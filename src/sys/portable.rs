@@ -24,6 +24,12 @@ pub fn start_marker(pid: u32) -> Option<u64> {
         .map(|p| p.start_time())
 }
 
+/// No cheap way to list pids alone on this platform: the scan lists (and
+/// reads) every process through sysinfo.
+pub fn live_pids() -> Option<Vec<u32>> {
+    None
+}
+
 /// The start marker of a process sysinfo listed (see [`start_marker`]).
 pub fn marker_of(process: &sysinfo::Process) -> u64 {
     process.start_time()

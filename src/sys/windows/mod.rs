@@ -98,6 +98,12 @@ pub fn start_marker(pid: u32) -> Option<u64> {
     creation_time(&open(pid, PROCESS_QUERY_LIMITED_INFORMATION).ok()?)
 }
 
+/// No cheap way to list pids alone on Windows: the scan lists (and
+/// reads) every process through sysinfo.
+pub fn live_pids() -> Option<Vec<u32>> {
+    None
+}
+
 /// The start marker of a process sysinfo listed (see [`start_marker`]).
 /// When the creation time cannot be read, sysinfo's start second is used
 /// in the same unit; [`kill_tree`] then compares to the second.
