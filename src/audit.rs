@@ -154,6 +154,9 @@ pub trait AuditSink: Send {
 
     /// Names the sink in error messages.
     fn name(&self) -> String;
+
+    /// Finishes pending work before the daemon exits (the log is closing).
+    fn flush(&mut self) {}
 }
 
 /// The JSON-lines file (or standard error when the file cannot be opened).
@@ -308,6 +311,9 @@ fn write_loop(mut sinks: Vec<Box<dyn AuditSink>>, rx: mpsc::Receiver<Record>) {
                 );
             }
         }
+    }
+    for sink in &mut sinks {
+        sink.flush();
     }
 }
 

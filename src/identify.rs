@@ -8,7 +8,9 @@
 //! catalog stays pure in [`crate::catalog`].
 //!
 //! Cost control: a file is read only when its name and path did not
-//! already identify it, at most [`MAX_READ`] bytes, and the evidence is
+//! already identify it and a user could have put it there (on Linux,
+//! programs only root could have installed are not read), at most
+//! [`MAX_READ`] bytes, and the evidence is
 //! cached by (device, inode, mtime, size) — by (path, size, mtime) on
 //! Windows — so each binary is inspected once however often it runs.
 
@@ -126,7 +128,13 @@ impl Identifier {
         if let Some(e) = self.cache.get(&key) {
             return e.clone();
         }
-        let evidence = evidence_of_file(catalog, path).unwrap_or_default();
+        // An administrator's installed program: its name and path are what
+        // they are; only files a user could have planted or renamed are read.
+        let evidence = if crate::sys::placed_by_root_only(path) {
+            Evidence::default()
+        } else {
+            evidence_of_file(catalog, path).unwrap_or_default()
+        };
         if self.cache.len() >= CACHE_ENTRIES {
             self.cache.clear();
         }

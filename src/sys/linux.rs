@@ -76,6 +76,25 @@ pub fn untrusted_reason(path: &std::path::Path) -> Option<String> {
     None
 }
 
+/// Whether only root could have put this file where it is, under this
+/// name: it and every folder above it are root's and writable by no one
+/// else (a sticky world-writable folder such as /tmp does not count: any
+/// user can create files there). Such a file was installed by an
+/// administrator, so its name and path are trusted and its content is not
+/// read.
+pub fn placed_by_root_only(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mut checked = Some(path);
+    while let Some(p) = checked {
+        match fs::metadata(p) {
+            Ok(meta) if meta.uid() == 0 && meta.mode() & 0o022 == 0 => {}
+            _ => return false,
+        }
+        checked = p.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    true
+}
+
 /// Whether varco runs with the rights to stop any user's programs.
 pub fn is_privileged() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
