@@ -96,21 +96,7 @@ impl Group {
 
     /// Waits up to `timeout_ms` for events; true when some are ready.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, count 1.
-        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(false);
-            }
-            return Err(e);
-        }
-        Ok(r > 0)
+        Ok(poll_one(self.fd.as_raw_fd(), libc::POLLIN, timeout_ms)? != 0)
     }
 
     /// Reads the events that are ready (none if nothing is) into `out`.
@@ -306,9 +292,20 @@ fn raise_open_file_limit() {
 /// Blocks until `/proc/self/mountinfo` (open as `file`) changes or
 /// `timeout_ms` passes; true on a change.
 pub fn wait_mount_change(file: &std::fs::File, timeout_ms: i32) -> io::Result<bool> {
+    let revents = poll_one(file.as_raw_fd(), libc::POLLPRI, timeout_ms)?;
+    Ok(revents & (libc::POLLPRI | libc::POLLERR) != 0)
+}
+
+/// Waits up to `timeout_ms` for `events` on one descriptor; the events
+/// that happened (0 on timeout or when a signal interrupted the wait).
+fn poll_one(
+    fd: std::os::fd::RawFd,
+    events: libc::c_short,
+    timeout_ms: i32,
+) -> io::Result<libc::c_short> {
     let mut p = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLPRI,
+        fd,
+        events,
         revents: 0,
     };
     // SAFETY: one valid pollfd, count 1.
@@ -316,11 +313,11 @@ pub fn wait_mount_change(file: &std::fs::File, timeout_ms: i32) -> io::Result<bo
     if r < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
+            return Ok(0);
         }
         return Err(e);
     }
-    Ok(r > 0 && p.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+    Ok(if r > 0 { p.revents } else { 0 })
 }
 
 #[cfg(test)]
