@@ -547,7 +547,13 @@ impl Checker<'_> {
         let valid_from = self.date(t, "valid_from");
         let valid_until = self.date(t, "valid_until");
         let (days, from, to) = (days?, from?, to?);
-        if from == to {
+        // "24:00" is the end of the day: with from = "00:00" a whole day,
+        // which is how IT admits its own always-on management agent.
+        let to_end_of_day = t
+            .get("to")
+            .and_then(|v| v.get_ref().as_str())
+            .is_some_and(|s| s.trim() == "24:00");
+        if from == to && !to_end_of_day {
             self.error(
                 t.get("to").map(|v| v.span()),
                 "`from` and `to` are the same time, so the window has no length",
@@ -627,6 +633,8 @@ impl Checker<'_> {
             return None;
         };
         let parsed = match v.get_ref() {
+            // The end of the day, read as the next midnight.
+            DeValue::String(s) if key == "to" && s.trim() == "24:00" => Some(Time::midnight()),
             DeValue::String(s) => parse_clock(s),
             DeValue::Datetime(Datetime {
                 date: None,
@@ -639,7 +647,9 @@ impl Checker<'_> {
             self.error(
                 Some(v.span()),
                 format!("`{key}` is not a time of day"),
-                format!("write {key} = \"18:00\" (24-hour HH:MM)"),
+                format!(
+                    "write {key} = \"18:00\" (24-hour HH:MM; to = \"24:00\" for the end of the day)"
+                ),
             );
         }
         parsed

@@ -311,3 +311,29 @@ fn log_section_errors_have_lines_and_fixes() {
     let errs = errors("[log]\nremote = \"tcp://host:99999\"\n");
     assert!(errs[0].contains("the port must be a number"), "{errs:?}");
 }
+
+#[test]
+fn to_24_00_is_the_end_of_the_day_so_a_window_can_be_always_open() {
+    let s = parse_ok(
+        "[[window]]\nid = \"zabbix\"\ntools = [\"*\"]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\nfrom = \"00:00\"\nto = \"24:00\"\n",
+    );
+    for now in [
+        "2026-11-25T23:00:00Z",
+        "2026-11-25T23:30:00Z",
+        "2026-03-29T01:30:00Z",
+        "2026-10-25T01:30:00Z",
+    ] {
+        assert_eq!(open_ids(&s, now), ["zabbix"], "{now}");
+    }
+    // From the evening to the end of the day.
+    let s = parse_ok(
+        "[[window]]\nid = \"e\"\ntools = [\"*\"]\ndays = [\"wed\"]\nfrom = \"18:00\"\nto = \"24:00\"\n",
+    );
+    assert_eq!(open_ids(&s, "2026-11-25T22:59:00Z"), ["e"]); // 23:59 Rome
+    assert!(open_ids(&s, "2026-11-25T23:00:00Z").is_empty()); // 00:00 Thursday
+    // "24:00" is only an end.
+    let errs = errors(
+        "[[window]]\nid = \"x\"\ntools = [\"*\"]\ndays = [\"mon\"]\nfrom = \"24:00\"\nto = \"02:00\"\n",
+    );
+    assert!(errs[0].contains("`from` is not a time of day"), "{errs:?}");
+}
