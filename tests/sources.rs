@@ -64,6 +64,9 @@ fn fanotify_refuses_an_unscheduled_tool_before_it_starts() {
         .wait_for(|r| r["event"] == "blocked", Duration::from_secs(3))
         .expect("no `blocked` record");
     assert_eq!(r["before_start"], true, "{r}");
+    // Read while the exec was held: without the owner, the agent in the
+    // operator's session could not be found and told.
+    assert!(r["user"].is_string(), "owner unknown: {r}");
     assert_eq!(r["tool"], "anydesk");
     assert_eq!(r["exe"], tool.to_str().unwrap());
     assert_eq!(r["source"], "fanotify");

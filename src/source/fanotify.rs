@@ -332,9 +332,13 @@ fn answer(
         allow_ordinary(ev, facts.exe.as_deref(), stats);
         return;
     };
-    // A remote tool (rare): answer first, then gather what the record
-    // needs. The process exists either way: a refused exec returns EPERM
-    // to it, an allowed one keeps its pid and start time.
+    // A remote tool (rare): gather what the record and the notification
+    // need while the exec is held, since the process is sure to exist only
+    // now — once refused, a shell's child reports EPERM and exits at once,
+    // and without its owner the operator's agent could not be found. This
+    // costs a few /proc reads (and, for a user not seen before, one
+    // reading of the user list) on the exec of a remote tool only.
+    procfs::complete(&mut facts, users);
     let refused = if decision.verdict == Verdict::Blocked {
         match ev.deny() {
             Ok(()) => {
@@ -352,7 +356,6 @@ fn answer(
         let _ = ev.allow();
         false
     };
-    procfs::complete(&mut facts, users);
     let obs = if refused {
         Observation::Enforced { facts, decision }
     } else {
