@@ -606,16 +606,23 @@ fn start_agent(desktop: &Desktop, agents: &Path, uid: Option<u32>) -> (Helper, P
 /// `varco run` as a system service would run it: no display, no session
 /// bus, notices handed to the agents under `agents`.
 fn system_enforcer(s: &Scratch, config: &Path, agents: &Path) -> Daemon {
+    system_enforcer_with(s, config, agents, &[])
+}
+
+/// The root enforcer with extra arguments (e.g. another source).
+fn system_enforcer_with(s: &Scratch, config: &Path, agents: &Path, extra: &[&str]) -> Daemon {
+    let mut args = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "--notify",
+        "agent",
+        "--agent-dir",
+        agents.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
     varco_run(
         s,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--notify",
-            "agent",
-            "--agent-dir",
-            agents.to_str().unwrap(),
-        ],
+        &args,
         &[("LANG", "C.UTF-8")],
         &[
             "DISPLAY",
@@ -973,7 +980,18 @@ const NOBODY: u32 = 65534;
 
 #[test]
 fn an_operator_who_is_not_root_is_told_by_their_own_agent() {
-    let s = Scratch::new("desktop-user");
+    operator_is_told_by_their_own_agent("desktop-user", &[]);
+}
+
+/// The production setup: the root service refuses the exec (fanotify) and
+/// the operator's own agent still says so on their desktop.
+#[test]
+fn an_operator_whose_tool_is_refused_before_it_starts_is_told_by_their_agent() {
+    operator_is_told_by_their_own_agent("desktop-user-fanotify", &["--source", "fanotify"]);
+}
+
+fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
+    let s = Scratch::new(name);
     let desktop = Desktop::start_as(&s, Some(NOBODY));
     // What logind provides at login: the user's own runtime folder.
     let agents = s.path("run-user");
@@ -994,10 +1012,13 @@ fn an_operator_who_is_not_root_is_told_by_their_own_agent() {
     }
     let (_agent, _socket) = start_agent(&desktop, &agents, Some(NOBODY));
     let config = contact_file(&s, "");
-    let mut d = system_enforcer(&s, &config, &agents);
+    let mut d = system_enforcer_with(&s, &config, &agents, source);
     let tool = s.fake_tool("AnyDesk");
+    // setpriv execs the tool in place: refused (fanotify), setpriv exits
+    // with an error; otherwise the tool starts and is stopped.
     let mut child = as_user(Some(NOBODY), tool.to_str().unwrap())
         .arg("60")
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     assert!(
