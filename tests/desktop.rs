@@ -246,39 +246,9 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// Starts `varco run` with an explicit environment (the harness's
-/// `Daemon::start` inherits the test's).
+/// Starts `varco run` with an explicit environment.
 fn varco_run(s: &Scratch, args: &[&str], env: &[(&str, &str)], remove: &[&str]) -> Daemon {
-    let audit = s.path("audit.jsonl");
-    let mut cmd = Command::new(varco_bin());
-    // As in the harness: the scan unless a test asks for a source, so
-    // "the tool starts, then is stopped" keeps meaning that as root.
-    let default_source: &[&str] = if args.contains(&"--source") {
-        &[]
-    } else {
-        &["--source", "scan"]
-    };
-    cmd.arg("run")
-        .arg("--audit-log")
-        .arg(&audit)
-        .args(default_source)
-        .args(args)
-        .env("VARCO_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    for k in remove {
-        cmd.env_remove(k);
-    }
-    let d = Daemon {
-        child: cmd.spawn().unwrap(),
-        audit,
-    };
-    d.wait_for(|r| r["event"] == "started", Duration::from_secs(10))
-        .expect("the daemon wrote no `started` record");
-    d
+    Daemon::start_with_env(s, args, env, remove)
 }
 
 fn contact_file_text(extra: &str) -> String {

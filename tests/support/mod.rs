@@ -87,24 +87,45 @@ impl Daemon {
     /// "the tool starts, then is stopped" keep meaning that as root, where
     /// `auto` would refuse the exec itself (tests/sources.rs covers that).
     pub fn start(scratch: &Scratch, args: &[&str]) -> Daemon {
+        Daemon::start_with_env(scratch, args, &[], &[])
+    }
+
+    /// As [`Daemon::start`], with variables set in (`env`) or removed from
+    /// (`remove`) the daemon's environment: a desktop session's display,
+    /// bus and locale.
+    pub fn start_with_env(
+        scratch: &Scratch,
+        args: &[&str],
+        env: &[(&str, &str)],
+        remove: &[&str],
+    ) -> Daemon {
         let audit = scratch.path("audit.jsonl");
+        // The scan unless a test asks for a source, so "the tool starts,
+        // then is stopped" keeps meaning that as root.
         let default_source: &[&str] = if args.contains(&"--source") {
             &[]
         } else {
             &["--source", "scan"]
         };
-        let child = Command::new(varco_bin())
-            .arg("run")
+        let mut cmd = Command::new(varco_bin());
+        cmd.arg("run")
             .arg("--audit-log")
             .arg(&audit)
             .args(default_source)
             .args(args)
             .env("VARCO_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let d = Daemon { child, audit };
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        for k in remove {
+            cmd.env_remove(k);
+        }
+        let d = Daemon {
+            child: cmd.spawn().unwrap(),
+            audit,
+        };
         d.wait_for(|r| r["event"] == "started", Duration::from_secs(10))
             .expect("the daemon wrote no `started` record");
         d
