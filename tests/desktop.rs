@@ -38,6 +38,41 @@ struct Desktop {
     monitor_log: PathBuf,
     // Dropped in reverse order of start: monitor, dunst, bus, X.
     _helpers: Vec<Helper>,
+    /// SysV shared-memory segments that existed before this desktop.
+    shm_before: Vec<u64>,
+}
+
+impl Drop for Desktop {
+    /// X servers and VNC servers killed by a test leave their SysV
+    /// shared-memory segments behind; without this, a few dozen runs of
+    /// the suite fill the kernel's table (`shmget: No space left on
+    /// device`) and every VNC server after that fails to start. Tests take
+    /// turns (the Scratch lock), so a detached segment that appeared during
+    /// this desktop's life is this test's.
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut self._helpers));
+        for id in shm_segments(true) {
+            if !self.shm_before.contains(&id) {
+                let _ = Command::new("ipcrm").arg("-m").arg(id.to_string()).status();
+            }
+        }
+    }
+}
+
+/// Ids of the SysV shared-memory segments, only the detached ones when
+/// `detached`, from /proc/sysvipc/shm.
+fn shm_segments(detached: bool) -> Vec<u64> {
+    std::fs::read_to_string("/proc/sysvipc/shm")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let id = f.get(1)?.parse().ok()?;
+            let nattch: u64 = f.get(6)?.parse().ok()?;
+            (!detached || nattch == 0).then_some(id)
+        })
+        .collect()
 }
 
 impl Desktop {
@@ -48,9 +83,17 @@ impl Desktop {
     /// The session bus, dunst and the monitor run as `uid` when given (an
     /// operator who is not root); the X server is shared.
     fn start_as(s: &Scratch, uid: Option<u32>) -> Desktop {
-        for p in ["Xvfb", "dbus-daemon", "dunst", "dbus-monitor", "import"] {
+        for p in [
+            "Xvfb",
+            "dbus-daemon",
+            "dunst",
+            "dbus-monitor",
+            "import",
+            "ipcrm",
+        ] {
             which(p);
         }
+        let shm_before = shm_segments(false);
         // Xvfb picks a free display itself and prints its number on
         // -displayfd once it accepts clients: no race with other X servers.
         let mut x = Command::new("Xvfb")
@@ -133,6 +176,7 @@ impl Desktop {
             bus: bus_address,
             monitor_log,
             _helpers: helpers,
+            shm_before,
         };
         wait_until(
             "dunst to own org.freedesktop.Notifications",
@@ -786,8 +830,13 @@ fn real_vnc_server_is_stopped_outside_a_window_and_reachable_inside(
     // Debian's x0vncserver is a Perl wrapper around X0tigervnc: the record
     // may name the wrapper (exe is the interpreter, the command line names
     // the server) or the server binary itself; either way it is a VNC server.
-    let seen = format!("{} {}", r["exe"], r["cmdline"]).to_lowercase();
-    assert!(seen.contains("vnc"), "{r}");
+    // A process caught in the middle of its exec has neither readable yet
+    // (it was recognised by its process name); when they are there, they
+    // must be the server's.
+    if !(r["exe"].is_null() && r["cmdline"].is_null()) {
+        let seen = format!("{} {}", r["exe"], r["cmdline"]).to_lowercase();
+        assert!(seen.contains("vnc"), "{r}");
+    }
 
     // Started again while varco runs: stopped (scan) or never started
     // (pre-exec denial); either way nobody can connect.
