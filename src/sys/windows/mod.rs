@@ -345,7 +345,7 @@ pub(crate) fn wide(s: &std::ffi::OsStr) -> Vec<u16> {
     s.encode_wide().chain(std::iter::once(0)).collect()
 }
 
-/// Run under Wine by `tests/windows.rs`
+/// Run under Wine by `tests/it/windows.rs`
 /// (`windows_layer_unit_tests_pass_under_wine`).
 #[cfg(test)]
 mod tests {

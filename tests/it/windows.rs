@@ -7,7 +7,7 @@
 //! `bcryptprimitives.dll` shim Wine 8 lacks, and a Wine prefix of our own.
 //! A missing Wine or mingw is a failure that says how to get them.
 
-mod support;
+
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Scratch, exits_within, open_window, read_records};
+use crate::support::{Scratch, exits_within, open_window, read_records};
 
 const WINE: &str = "/usr/lib/wine/wine64";
 const MINGW: &str = "x86_64-w64-mingw32-gcc";
@@ -39,7 +39,7 @@ fn root() -> PathBuf {
 
 fn build_kit() -> Kit {
     for (tool, package) in [(WINE, "wine64"), (MINGW, "gcc-mingw-w64-x86-64")] {
-        let found = Path::new(tool).is_file() || support::on_path(tool).is_some();
+        let found = Path::new(tool).is_file() || crate::support::on_path(tool).is_some();
         assert!(
             found,
             "{tool} not found: install {package} (bash tests/run.sh installs it)"
@@ -673,7 +673,7 @@ fn release_zip_holds_the_exe_the_scripts_and_the_example() {
         root().join("packaging/windows/uninstall.ps1"),
         root().join("config/approved-windows.example.toml"),
     ];
-    let zip_bin = support::on_path("zip")
+    let zip_bin = crate::support::on_path("zip")
         .unwrap_or_else(|| panic!("zip not found: install it (bash tests/run.sh installs it)"));
     let out = run(Command::new(zip_bin)
         .arg("-j")

@@ -2,12 +2,12 @@
 //! `sleep` named like the tool) are started, and what happens to them and
 //! what the audit log says is checked.
 
-mod support;
+
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Scratch, exits_within, open_window};
+use crate::support::{Daemon, Scratch, exits_within, open_window};
 
 fn spawn(path: &std::path::Path) -> std::process::Child {
     Command::new(path).arg("60").spawn().unwrap()

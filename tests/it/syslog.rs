@@ -3,14 +3,14 @@
 //! local syslog socket, each message checked for the audit fields in its
 //! structured data; and delivery in order after the collector was down.
 
-mod support;
+
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Scratch, exits_within, which};
+use crate::support::{Daemon, Scratch, exits_within, which};
 
 struct Rsyslog {
     child: Child,

@@ -2,11 +2,11 @@
 //! XDG autostart entry pass their own tools' validators and start the
 //! binary that was built.
 
-mod support;
+
 
 use std::process::Command;
 
-use support::{Scratch, varco_bin, which};
+use crate::support::{Scratch, varco_bin, which};
 
 #[test]
 fn systemd_user_unit_is_valid_and_runs_varco() {

@@ -2,13 +2,13 @@
 //! with mingw-w64 and windres (version resource only, renamed), and a real
 //! Linux tool (Debian's x11vnc) copied under an innocent name.
 
-mod support;
+
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Daemon, Scratch, open_window, varco_bin, which};
+use crate::support::{Daemon, Scratch, open_window, varco_bin, which};
 
 /// Builds `name` in `dir`: a tiny Windows program whose VERSIONINFO
 /// carries `strings` (key, value).
@@ -189,7 +189,7 @@ fn daemon_stops_renamed_x11vnc_and_records_matched_by_content() {
         .unwrap_or_else(|| panic!("no blocked record: {:?}", d.records()));
     assert_eq!(record["tool"], "x11vnc");
     assert_eq!(record["matched_by"], "content");
-    assert!(support::exits_within(&mut child, Duration::from_secs(5)));
+    assert!(crate::support::exits_within(&mut child, Duration::from_secs(5)));
 }
 
 /// IT's extension adds a tool; a broken one fails closed for windows that

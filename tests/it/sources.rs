@@ -5,12 +5,12 @@
 
 #![cfg(target_os = "linux")]
 
-mod support;
+
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Daemon, Scratch, exits_within, open_window, read_records, varco_bin};
+use crate::support::{Daemon, Scratch, exits_within, open_window, read_records, varco_bin};
 
 fn require_root() {
     // The effective uid as `id -u` prints it (no unsafe outside src/sys).
@@ -432,7 +432,7 @@ fn fanotify_marks_a_filesystem_mounted_after_it_started() {
     );
     let fs = Tmpfs::mount(s.path("late"));
     let tool = fs.0.join("AnyDesk");
-    std::fs::copy(support::which("sleep"), &tool).unwrap();
+    std::fs::copy(crate::support::which("sleep"), &tool).unwrap();
     // The mount watcher wakes on the change; give it a moment to mark.
     std::thread::sleep(Duration::from_millis(300));
     match Command::new(&tool).arg("60").spawn() {

@@ -1,11 +1,11 @@
 //! The command line as IT meets it: exact output of `check`, `status` and
 //! `catalog`, pinned so that a wording change shows up in review.
 
-mod support;
+
 
 use std::process::{Command, Output};
 
-use support::{Scratch, open_window, varco_bin};
+use crate::support::{Scratch, open_window, varco_bin};
 
 fn varco(args: &[&str]) -> Output {
     Command::new(varco_bin()).args(args).output().unwrap()

@@ -2,12 +2,12 @@
 //! blocked fake tool, then the Markdown and HTML reports checked for what
 //! the Polizia Postale and the Direzione Centrale need.
 
-mod support;
+
 
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Daemon, Scratch, exits_within, open_window, varco_bin};
+use crate::support::{Daemon, Scratch, exits_within, open_window, varco_bin};
 
 fn sha256sum(path: &std::path::Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();

@@ -4,7 +4,7 @@
 //! servers (x11vnc, TigerVNC's x0vncserver) on that display, stopped by
 //! varco outside a window and reachable by a VNC client inside one.
 
-mod support;
+
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Scratch, exits_within, open_window, varco_bin, which};
+use crate::support::{Daemon, Scratch, exits_within, open_window, varco_bin, which};
 
 const PHONE: &str = "+39 06 1234567";
 
@@ -22,7 +22,7 @@ struct Helper(Child);
 impl Drop for Helper {
     fn drop(&mut self) {
         // SIGTERM first, so Xvfb removes its socket and lock file.
-        support::signal(self.0.id(), "TERM");
+        crate::support::signal(self.0.id(), "TERM");
         if !exits_within(&mut self.0, Duration::from_secs(2)) {
             let _ = self.0.kill();
             let _ = self.0.wait();

@@ -1,0 +1,17 @@
+//! varco's integration tests, in one binary (as ripgrep keeps them): each
+//! module drives the real `varco` binary against real processes and real
+//! programs; `support` is the harness they share (scratch folders, the
+//! daemon, fake tools, reading the audit log).
+
+mod support;
+
+mod catalog_data;
+mod cli;
+mod desktop;
+mod enforce;
+mod identify;
+mod packaging;
+mod report;
+mod sources;
+mod syslog;
+mod windows;
