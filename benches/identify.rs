@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use varco::catalog::Catalog;
-use varco::identify::{Identifier, evidence_of_file};
-use varco::process::ProcessFacts;
+use varco::facts::ProcessFacts;
+use varco::policy::catalog::Catalog;
+use varco::policy::identify::{Identifier, evidence_of_file};
 
 fn facts(exe: &Path) -> ProcessFacts {
     ProcessFacts {
@@ -29,6 +29,7 @@ fn facts(exe: &Path) -> ProcessFacts {
         name: exe.file_name().unwrap().to_string_lossy().into_owned(),
         exe: Some(exe.to_path_buf()),
         cmdline: vec![exe.display().to_string()],
+        uid: None,
         user: None,
     }
 }

@@ -7,9 +7,8 @@
 
 use jiff::Timestamp;
 
-use crate::catalog::{Catalog, Evidence, MatchedBy};
-use crate::process::ProcessFacts;
-use crate::schedule::{Mode, Opening, Schedule};
+use crate::policy::catalog::{Identification, MatchedBy};
+use crate::policy::schedule::{Mode, Opening, Schedule};
 
 /// What happens to a remote tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -66,32 +65,20 @@ pub struct Decision {
     pub mode: Mode,
 }
 
-/// Decides on a process. `None` means it is not a remote-access tool and
-/// varco has nothing to say about it.
+/// Decides whether a process identified as a remote tool (`found`) may run
+/// at `now` under `schedule`, and what happens to it otherwise (`mode`).
+///
+/// Identification comes first and is asked once, at the edge
+/// (`crate::policy::identify`): this function never reads the process or
+/// its file, so the same inputs always give the same verdict.
 pub fn decide(
-    facts: &ProcessFacts,
-    catalog: &Catalog,
+    found: &Identification<'_>,
     schedule: &Schedule,
     mode: Mode,
     now: Timestamp,
-) -> Option<Decision> {
-    decide_with(facts, &Evidence::default(), catalog, schedule, mode, now)
-}
-
-/// Decides on a process whose file's content was inspected at the edge
-/// (`crate::identify`): a renamed tool is recognised by its `evidence`.
-pub fn decide_with(
-    facts: &ProcessFacts,
-    evidence: &Evidence,
-    catalog: &Catalog,
-    schedule: &Schedule,
-    mode: Mode,
-    now: Timestamp,
-) -> Option<Decision> {
-    let found = catalog.identify_with(facts, evidence)?;
+) -> Decision {
     let tool = found.tool;
-    let admitted = schedule.open_for(&tool.id, now);
-    let (verdict, window) = match admitted {
+    let (verdict, window) = match schedule.open_for(&tool.id, now) {
         Some((w, opening)) => (
             Verdict::Allowed,
             Some(AdmittingWindow {
@@ -106,30 +93,28 @@ pub fn decide_with(
             Mode::Alert => (Verdict::Alerted, None),
         },
     };
-    Some(Decision {
+    Decision {
         verdict,
         tool_id: tool.id.clone(),
         tool_name: tool.name.clone(),
         matched_by: found.matched_by,
         window,
         mode,
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule;
+    use crate::facts::ProcessFacts;
+    use crate::policy::catalog::{Catalog, Evidence};
+    use crate::policy::schedule;
 
     fn facts(exe: &str) -> ProcessFacts {
         ProcessFacts {
-            pid: 42,
-            parent_pid: Some(1),
-            start_marker: 7,
-            name: "x".into(),
             exe: Some(exe.into()),
             cmdline: vec![exe.into()],
-            user: Some("operatore".into()),
+            ..ProcessFacts::test("x")
         }
     }
 
@@ -141,6 +126,13 @@ mod tests {
         let catalog = Catalog::embedded().unwrap();
         let schedule = schedule::parse(text, &catalog).unwrap();
         (catalog, schedule)
+    }
+
+    /// Identification by name, then the decision: the order every source
+    /// follows.
+    fn judge(c: &Catalog, s: &Schedule, exe: &str, mode: Mode, now: &str) -> Option<Decision> {
+        c.identify(&facts(exe))
+            .map(|found| decide(&found, s, mode, at(now)))
     }
 
     const ANYDESK_WINDOW: &str = r#"
@@ -156,14 +148,7 @@ technician = "Mario Rossi"
     fn allowed_inside_its_window_naming_it() {
         let (c, s) = setup(ANYDESK_WINDOW);
         // 14:30 in Rome (CET, UTC+1) is 13:30 UTC.
-        let d = decide(
-            &facts("/x/AnyDesk"),
-            &c,
-            &s,
-            Mode::Block,
-            at("2025-11-26T13:30:00Z"),
-        )
-        .unwrap();
+        let d = judge(&c, &s, "/x/AnyDesk", Mode::Block, "2025-11-26T13:30:00Z").unwrap();
         assert_eq!(d.verdict, Verdict::Allowed);
         let w = d.window.unwrap();
         assert_eq!(w.id, "INC-1");
@@ -173,10 +158,10 @@ technician = "Mario Rossi"
     #[test]
     fn blocked_outside_and_alerted_in_alert_mode() {
         let (c, s) = setup(ANYDESK_WINDOW);
-        let later = at("2025-11-26T15:00:00Z"); // 16:00 Rome: the end is exclusive
-        let d = decide(&facts("/x/AnyDesk.exe"), &c, &s, Mode::Block, later).unwrap();
+        let later = "2025-11-26T15:00:00Z"; // 16:00 Rome: the end is exclusive
+        let d = judge(&c, &s, "/x/AnyDesk.exe", Mode::Block, later).unwrap();
         assert_eq!((d.verdict, d.window), (Verdict::Blocked, None));
-        let d = decide(&facts("/x/AnyDesk.exe"), &c, &s, Mode::Alert, later).unwrap();
+        let d = judge(&c, &s, "/x/AnyDesk.exe", Mode::Alert, later).unwrap();
         assert_eq!(d.verdict, Verdict::Alerted);
     }
 
@@ -185,23 +170,10 @@ technician = "Mario Rossi"
         let (c, s) = setup(
             "[[window]]\nid = \"tv\"\ntools = [\"teamviewer\"]\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T16:00:00\n",
         );
-        let d = decide(
-            &facts("/x/AnyDesk"),
-            &c,
-            &s,
-            Mode::Block,
-            at("2025-11-26T13:30:00Z"),
-        )
-        .unwrap();
+        let now = "2025-11-26T13:30:00Z";
+        let d = judge(&c, &s, "/x/AnyDesk", Mode::Block, now).unwrap();
         assert_eq!(d.verdict, Verdict::Blocked);
-        let d = decide(
-            &facts("/x/TeamViewer"),
-            &c,
-            &s,
-            Mode::Block,
-            at("2025-11-26T13:30:00Z"),
-        )
-        .unwrap();
+        let d = judge(&c, &s, "/x/TeamViewer", Mode::Block, now).unwrap();
         assert_eq!(d.verdict, Verdict::Allowed);
     }
 
@@ -210,27 +182,27 @@ technician = "Mario Rossi"
         let (c, s) = setup(
             "[[window]]\nid = \"all\"\ntools = [\"*\"]\nstart = 2025-11-26T14:00:00\nend = 2025-11-26T16:00:00\n",
         );
-        let d = decide(
-            &facts("/usr/bin/x11vnc"),
+        let d = judge(
             &c,
             &s,
+            "/usr/bin/x11vnc",
             Mode::Block,
-            at("2025-11-26T13:30:00Z"),
+            "2025-11-26T13:30:00Z",
         )
         .unwrap();
         assert_eq!(d.verdict, Verdict::Allowed);
     }
 
     #[test]
-    fn ordinary_processes_get_no_decision() {
+    fn ordinary_processes_are_not_identified_so_get_no_decision() {
         let (c, s) = setup("");
         assert!(
-            decide(
-                &facts("/usr/bin/firefox"),
+            judge(
                 &c,
                 &s,
+                "/usr/bin/firefox",
                 Mode::Block,
-                at("2025-11-26T13:30:00Z")
+                "2025-11-26T13:30:00Z"
             )
             .is_none()
         );
@@ -240,13 +212,13 @@ technician = "Mario Rossi"
     fn renamed_tool_is_decided_on_its_evidence_and_says_how() {
         let (c, s) = setup(ANYDESK_WINDOW);
         let renamed = facts("/home/op/Scaricati/fattura.exe");
-        let now = at("2025-11-26T15:30:00Z");
-        assert!(decide(&renamed, &c, &s, Mode::Block, now).is_none());
+        assert!(c.identify(&renamed).is_none());
         let evidence = Evidence {
             original_filename: Some("AnyDesk.exe".into()),
             ..Evidence::default()
         };
-        let d = decide_with(&renamed, &evidence, &c, &s, Mode::Block, now).unwrap();
+        let found = c.identify_with(&renamed, &evidence).unwrap();
+        let d = decide(&found, &s, Mode::Block, at("2025-11-26T15:30:00Z"));
         assert_eq!(d.tool_id, "anydesk");
         assert_eq!(d.verdict, Verdict::Blocked);
         assert_eq!(d.matched_by, MatchedBy::PeOriginalFilename);
@@ -256,14 +228,7 @@ technician = "Mario Rossi"
     fn fail_closed_schedule_blocks_everything() {
         let c = Catalog::embedded().unwrap();
         let s = Schedule::fail_closed();
-        let d = decide(
-            &facts("/x/rustdesk"),
-            &c,
-            &s,
-            Mode::Block,
-            at("2025-11-26T13:30:00Z"),
-        )
-        .unwrap();
+        let d = judge(&c, &s, "/x/rustdesk", Mode::Block, "2025-11-26T13:30:00Z").unwrap();
         assert_eq!(d.verdict, Verdict::Blocked);
     }
 }

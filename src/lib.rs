@@ -6,34 +6,33 @@
 //! run only inside maintenance windows agreed in advance with the
 //! contracted IT company, and stops (or reports) them otherwise.
 //!
-//! The shape: event sources report process starts as [`process::ProcessFacts`];
-//! [`decide::decide`] turns facts, the [`catalog::Catalog`] and the
-//! [`schedule::Schedule`] into a [`decide::Decision`]; effects (kill,
-//! audit, notify) carry it out. Only the `sys` layer touches the OS.
+//! The flow, one folder per role (see `docs/ARCHITECTURE.md`):
+//!
+//! ```text
+//! source ──facts──▶ policy::identify ──what it is──▶ decide ──verdict──▶ effect
+//! (what starts)     (catalog: name, content)        (windows, now)      (stop, audit,
+//!                                                                          notify, syslog)
+//! ```
+//!
+//! [`source`] reports process starts as [`facts::ProcessFacts`];
+//! [`policy::identify`] says which remote tool a process is, if any;
+//! [`decide::decide`] says whether it may run now under the windows file;
+//! [`effect`] carries the verdict out and records it; [`agent`] shows it in
+//! the operator's session. [`daemon`] only wires these together and
+//! [`cli`] parses the command line. Only [`sys`] touches the OS directly.
 
 #![deny(unsafe_code)]
 
-pub mod acl;
 pub mod agent;
-pub mod audit;
-pub mod catalog;
 pub mod cli;
-pub mod config;
 pub mod daemon;
 pub mod decide;
-pub mod diagnostic;
-pub mod enforce;
-pub mod eventlog;
-pub mod identify;
+pub mod effect;
+pub mod facts;
 pub mod messages;
-pub mod notify;
 pub mod policy;
-pub mod process;
 pub mod report;
-pub mod schedule;
 pub mod service;
-pub mod session_agent;
 pub mod source;
 #[allow(unsafe_code)] // the OS layer: every block carries a SAFETY comment
 pub mod sys;
-pub mod syslog;

@@ -1,10 +1,14 @@
-//! The texts the operator reads, in one reviewed file
-//! (`config/messages.toml`), Italian first.
+//! The words varco uses with people, in one reviewed file
+//! (`config/messages.toml`), Italian first: what the operator reads in a
+//! notification ([`Texts`], rendered from a [`Notice`]) and what the
+//! incident report says ([`ReportTexts`]).
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::decide::{Decision, Verdict};
-use crate::schedule::Contact;
+use crate::policy::schedule::Contact;
 
 const MESSAGES: &str = include_str!("../config/messages.toml");
 
@@ -68,6 +72,8 @@ pub struct Texts {
     referent: String,
     config_error_title: String,
     config_error_body: String,
+    test_title: String,
+    test_body: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +81,108 @@ pub struct Texts {
 struct Catalogue {
     it: Texts,
     en: Texts,
+    report: ReportTexts,
+}
+
+/// The incident report's words (Italian: the report goes to Italian
+/// authorities). Each field is a template whose `{placeholders}` the
+/// report fills with [`fill`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // one field per phrase; messages.toml says what each is
+pub struct ReportTexts {
+    pub title: String,
+    pub generated: String,
+    pub heading_workstation: String,
+    pub period_since: String,
+    pub period_all: String,
+    pub field_hosts: String,
+    pub hosts_unknown: String,
+    pub field_users: String,
+    pub field_period: String,
+    pub field_audit_log: String,
+    pub field_windows_file: String,
+    pub heading_events: String,
+    pub no_events: String,
+    pub event_heading: String,
+    pub field_time: String,
+    pub field_result: String,
+    pub field_tool: String,
+    pub field_user: String,
+    pub field_mode: String,
+    pub field_exe: String,
+    pub exe_unknown: String,
+    pub field_sha256: String,
+    pub sha256_at_decision: String,
+    pub sha256_at_report: String,
+    pub sha256_unknown: String,
+    pub field_matched_by: String,
+    pub field_pid: String,
+    pub field_host: String,
+    pub field_cmdline: String,
+    pub field_told: String,
+    pub told_yes: String,
+    pub told_no: String,
+    pub not_recorded: String,
+    pub none: String,
+    pub result_with_outcome: String,
+    pub verdict_blocked: String,
+    pub verdict_alerted: String,
+    pub mode_block: String,
+    pub mode_alert: String,
+    pub outcome_stopped: String,
+    pub outcome_already_exited: String,
+    pub outcome_refused_before_start: String,
+    pub outcome_not_stopped: String,
+    pub heading_windows: String,
+    pub windows_note: String,
+    pub windows_unusable: String,
+    pub no_windows: String,
+    pub column_window: String,
+    pub column_when: String,
+    pub column_tools: String,
+    pub column_technician: String,
+    pub column_ticket: String,
+    pub tools_any: String,
+    pub when_once: String,
+    pub when_weekly: String,
+    pub when_valid_from: String,
+    pub when_valid_until: String,
+    pub days: [String; 7],
+    pub mode_outside: String,
+    pub heading_contacts: String,
+    pub field_company: String,
+    pub field_phone: String,
+    pub field_email: String,
+    pub field_referent: String,
+    pub not_given: String,
+    pub heading_notes: String,
+    pub notes: String,
+    /// How a tool was recognised, by the audit log's `matched_by` word.
+    pub matched_by: HashMap<String, String>,
+    /// Why the operator was not told, by the audit log's `not_notified`
+    /// word.
+    pub not_notified: HashMap<String, String>,
+}
+
+impl ReportTexts {
+    /// The report's words from the embedded `messages.toml`. The file is
+    /// checked by the tests, so an error here is a build defect, reported
+    /// rather than panicking.
+    pub fn load() -> Result<ReportTexts, String> {
+        toml::from_str::<Catalogue>(MESSAGES)
+            .map(|c| c.report)
+            .map_err(|e| format!("config/messages.toml is invalid (a build defect): {e}"))
+    }
+}
+
+/// `template` with each `{name}` replaced by its value.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
 }
 
 /// A notification ready to show.
@@ -120,6 +228,8 @@ impl Texts {
             referent: t(" ({referent})"),
             config_error_title: t("varco: file delle finestre non valido"),
             config_error_body: t("{reason}"),
+            test_title: t("varco: prova di notifica"),
+            test_body: t("L'agente di varco funziona."),
         }
     }
 
@@ -130,6 +240,7 @@ impl Texts {
             NoticeKind::Alerted => (&self.alerted_title, &self.alerted_body),
             NoticeKind::Allowed => (&self.allowed_title, &self.allowed_body),
             NoticeKind::ConfigError => (&self.config_error_title, &self.config_error_body),
+            NoticeKind::Test => (&self.test_title, &self.test_body),
         };
         let callback = self.callback(n);
         let technician = n
@@ -208,6 +319,8 @@ pub enum NoticeKind {
     Allowed,
     /// The windows file is unusable.
     ConfigError,
+    /// `varco agent --test`: checks that the agent can show notices.
+    Test,
 }
 
 impl Notice {
@@ -252,17 +365,25 @@ impl Notice {
         }
     }
 
+    /// The notice `varco agent --test` sends.
+    pub fn test() -> Notice {
+        Notice {
+            kind: NoticeKind::Test,
+            ..Notice::contact(&Contact::default())
+        }
+    }
+
     /// Critical notices stay on screen until dismissed.
     pub fn is_critical(&self) -> bool {
-        !matches!(self.kind, NoticeKind::Allowed)
+        !matches!(self.kind, NoticeKind::Allowed | NoticeKind::Test)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::MatchedBy;
-    use crate::schedule::Mode;
+    use crate::policy::catalog::MatchedBy;
+    use crate::policy::schedule::Mode;
 
     fn blocked() -> Decision {
         Decision {
@@ -278,6 +399,31 @@ mod tests {
     #[test]
     fn embedded_messages_parse_in_both_languages() {
         toml::from_str::<Catalogue>(MESSAGES).unwrap();
+    }
+
+    #[test]
+    fn the_report_has_words_for_every_match_and_every_reason_not_told() {
+        use crate::effect::notify::NotShown;
+        let t = ReportTexts::load().unwrap();
+        for by in MatchedBy::ALL {
+            assert!(t.matched_by.contains_key(by.as_str()), "{by:?}");
+        }
+        let detail = String::new();
+        for why in [
+            NotShown::RateLimit,
+            NotShown::AllowedNotesOff,
+            NotShown::OwnerUnknown,
+            NotShown::NoAgent {
+                detail: detail.clone(),
+            },
+            NotShown::NoNotificationServer {
+                detail: detail.clone(),
+            },
+            NotShown::Timeout,
+            NotShown::Failed { detail },
+        ] {
+            assert!(t.not_notified.contains_key(why.kind()), "{why:?}");
+        }
     }
 
     fn contact() -> Contact {

@@ -83,8 +83,8 @@ mod windows {
     use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
     use super::{NAME, ServiceError};
-    use crate::config::{self, FILE_NAME};
     use crate::daemon::{self, Options};
+    use crate::policy::files::{self, FILE_NAME};
     use crate::source::Choice;
     use crate::source::scan::DEFAULT_INTERVAL;
     use crate::sys::{self, RegValue};
@@ -142,7 +142,7 @@ mod windows {
     /// service (`varco service start` does).
     pub fn install() -> Result<(), ServiceError> {
         let exe = setup("cannot find varco.exe's own path", std::env::current_exe())?;
-        let dir = config::system_dir().ok_or_else(|| ServiceError::Setup {
+        let dir = files::system_dir().ok_or_else(|| ServiceError::Setup {
             action: "%ProgramData% is not set".into(),
             source: std::io::Error::other("no ProgramData variable"),
         })?;
@@ -309,7 +309,7 @@ mod windows {
             "cannot remove varco's notification identity",
             sys::delete_machine_key(APP_ID_KEY),
         )?;
-        if let Some(dir) = config::system_dir() {
+        if let Some(dir) = files::system_dir() {
             println!("kept {} (windows file and audit log)", dir.display());
         }
         Ok(())
@@ -397,15 +397,15 @@ mod windows {
         };
         status.set_service_status(report(ServiceState::Running, ServiceExitCode::Win32(0)))?;
         let options = Options {
-            config: config::default_source(),
-            audit_log: config::default_audit_log(),
+            config: files::default_source(),
+            audit_log: crate::effect::audit::default_path(),
             mode: None,
             poll: DEFAULT_INTERVAL,
             source: Choice::Auto,
             fanotify_only: Vec::new(),
-            // The notify layer hands a service's notices to the session
-            // agents over their named pipes (see notify.rs).
-            notify: daemon::NotifyRoute::Session,
+            // A service has no desktop: the session agents show its
+            // notices, over their named pipes.
+            notify: daemon::NotifyRoute::Agent,
             agent_base: std::path::PathBuf::from(crate::agent::DEFAULT_BASE),
             catalog: None,
         };

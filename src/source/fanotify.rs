@@ -36,9 +36,9 @@
 //! produces an event for the script file and one for its interpreter, and
 //! the script's name is enough to refuse it. A tool passed as an argument
 //! to an interpreter (`sh ./AnyDesk`) is not an exec of that file and is
-//! not seen here. Identification by content (a renamed copy) plugs in where
-//! [`decide_exec`] builds the facts: the event holds the file open
-//! ([`ExecEvent::file`]), so content can be read without a path race.
+//! not seen here. Identification by content (a renamed copy) reads the file
+//! by its path today; the event holds the file open ([`ExecEvent::file`]),
+//! which is where a race-free read belongs.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek};
@@ -52,9 +52,9 @@ use sysinfo::Users;
 use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{Observation, ProcessSource, procfs, scan};
+use super::{Judge, Observation, ProcessSource, procfs, scan};
 use crate::decide::Verdict;
-use crate::identify::Identifier;
+use crate::facts::SourceKind;
 use crate::policy::SharedPolicy;
 use crate::sys::fanotify::{ExecEvent, Group, MarkKind, wait_mount_change};
 
@@ -193,8 +193,8 @@ impl Fanotify {
 }
 
 impl ProcessSource for Fanotify {
-    fn name(&self) -> &'static str {
-        "fanotify"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Fanotify
     }
 
     fn reason(&self) -> String {
@@ -221,8 +221,7 @@ impl ProcessSource for Fanotify {
         }
         let me = Me::new();
         let mut users = Users::new_with_refreshed_list().ok();
-        // Content evidence (renamed tools), cached per file version.
-        let mut identifier = Identifier::new();
+        let mut judge = Judge::new(policy.clone());
         // At most ~170 events (each with an open descriptor) per read: the
         // kernel refuses an exec whose descriptor it cannot install, so a
         // read must never approach the open-file limit.
@@ -252,15 +251,7 @@ impl ProcessSource for Fanotify {
             }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 for ev in batch.drain(..) {
-                    answer(
-                        ev,
-                        &me,
-                        &policy,
-                        &events,
-                        &stats,
-                        &mut users,
-                        &mut identifier,
-                    );
+                    answer(ev, &me, &mut judge, &events, &stats, &mut users);
                 }
             }));
             // A panic dropped (so allowed) the events it had not reached.
@@ -303,11 +294,10 @@ impl Me {
 fn answer(
     ev: ExecEvent,
     me: &Me,
-    policy: &SharedPolicy,
+    judge: &mut Judge,
     events: &Sender<Observation>,
     stats: &Stats,
     users: &mut Option<Users>,
-    identifier: &mut Identifier,
 ) {
     if ev.is_overflow() {
         return;
@@ -328,7 +318,7 @@ fn answer(
         return;
     }
     let mut facts = procfs::pending_exec(pid, path);
-    let Some(decision) = decide_exec(&facts, policy, identifier) else {
+    let Some(decision) = judge.judge(&facts, Timestamp::now()) else {
         allow_ordinary(ev, facts.exe.as_deref(), stats);
         return;
     };
@@ -359,7 +349,7 @@ fn answer(
     let obs = if refused {
         Observation::Enforced { facts, decision }
     } else {
-        Observation::Started(facts)
+        Observation::Started { facts, decision }
     };
     if let Err(TrySendError::Full(_)) = events.try_send(obs) {
         stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -388,27 +378,17 @@ fn allow_ordinary(ev: ExecEvent, exe: Option<&Path>, stats: &Stats) {
 /// pins an inode in memory.
 const MAX_SKIPPED: u64 = 8192;
 
-/// The decision for an exec about to happen: where identification by
-/// content will read `ExecEvent::file` before the name is trusted.
-fn decide_exec(
-    facts: &crate::process::ProcessFacts,
-    policy: &SharedPolicy,
-    identifier: &mut Identifier,
-) -> Option<crate::decide::Decision> {
-    identifier.decide(&policy.current(), facts, Timestamp::now())
-}
-
 /// Reports tools that were already running, for the daemon to decide.
 fn report_running(policy: &SharedPolicy, events: &Sender<Observation>, stats: &Stats) {
     let Ok(mut w) = scan::Watcher::new() else {
         return;
     };
-    let p = policy.current();
+    let mut judge = Judge::new(policy.clone());
     let now = Timestamp::now();
-    let mut identifier = Identifier::new();
     for facts in w.new_processes() {
-        if identifier.decide(&p, &facts, now).is_some()
-            && let Err(TrySendError::Full(_)) = events.try_send(Observation::Started(facts))
+        if let Some(decision) = judge.judge(&facts, now)
+            && let Err(TrySendError::Full(_)) =
+                events.try_send(Observation::Started { facts, decision })
         {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
         }

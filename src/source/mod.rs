@@ -1,9 +1,11 @@
 //! Where process starts come from.
 //!
-//! Each source watches the system its own way and reports what it saw as
-//! [`Observation`]s on one channel, so the daemon does not care which one
-//! runs. The scan works everywhere; event-driven sources (exec events,
-//! Windows process events) slot in behind the same trait.
+//! Each source watches the system its own way, asks its [`Judge`] about
+//! every process it sees — identification, then the decision, once each,
+//! in that order — and reports the remote tools as [`Observation`]s on one
+//! channel, so the daemon does not care which source runs. The scan works
+//! everywhere; event-driven sources (exec events, Windows process events)
+//! slot in behind the same trait.
 
 #[cfg(target_os = "linux")]
 pub mod fanotify;
@@ -18,18 +20,25 @@ pub mod wmi;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::sync::mpsc::Sender;
 
-use crate::decide::Decision;
+use crate::decide::{Decision, decide};
+use crate::facts::{ProcessFacts, SourceKind};
 use crate::policy::SharedPolicy;
-use crate::process::ProcessFacts;
+use crate::policy::identify::Identifier;
 
-/// What a source reports.
+/// What a source reports: only remote tools, each with its decision.
 #[derive(Debug, Clone)]
 pub enum Observation {
-    /// A process started (or was running when the source started); the
-    /// daemon decides and enforces.
-    Started(ProcessFacts),
+    /// A remote tool started (or was running when the source started); the
+    /// daemon carries out `decision`.
+    Started {
+        /// The process.
+        facts: ProcessFacts,
+        /// What must happen to it.
+        decision: Decision,
+    },
     /// The source already enforced a decision itself, before the process
     /// could run (e.g. an exec denied by the kernel); the daemon records
     /// and tells.
@@ -41,10 +50,70 @@ pub enum Observation {
     },
 }
 
+/// Identification, then the decision: what is asked about every process,
+/// once, in that order. Each source owns one (and so does the daemon, for
+/// the re-decisions when a window closes): the content evidence it caches
+/// is forgotten whenever the catalog in force changes.
+pub struct Judge {
+    policy: SharedPolicy,
+    identifier: Identifier,
+    /// The catalog generation the cached evidence was gathered under.
+    catalog: u64,
+}
+
+impl Judge {
+    /// A judge under the policy in force, with an empty cache.
+    pub fn new(policy: SharedPolicy) -> Judge {
+        Judge {
+            catalog: policy.current().catalog_generation,
+            policy,
+            identifier: Identifier::new(),
+        }
+    }
+
+    /// Which remote tool `facts` is, if any, and whether it may run at
+    /// `now`. `None`: not a remote-access tool.
+    pub fn judge(&mut self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
+        let policy = self.current();
+        let found = self.identifier.identify(&policy.catalog, facts)?;
+        Some(decide(&found, &policy.schedule, policy.mode(), now))
+    }
+
+    /// As [`Judge::judge`], for a running process whose executable is open
+    /// as `exe` (fanotify's event descriptor, `/proc/PID/exe` opened once):
+    /// its content is read through `exe`, never re-opened by path.
+    pub fn judge_exe(
+        &mut self,
+        facts: &ProcessFacts,
+        exe: &std::fs::File,
+        now: Timestamp,
+    ) -> Option<Decision> {
+        let policy = self.current();
+        let found = self.identifier.identify_exe(&policy.catalog, facts, exe)?;
+        Some(decide(&found, &policy.schedule, policy.mode(), now))
+    }
+
+    /// The policy in force, with the evidence cache forgotten if the
+    /// catalog changed since it was gathered.
+    fn current(&mut self) -> std::sync::Arc<crate::policy::Policy> {
+        let policy = self.policy.current();
+        if policy.catalog_generation != self.catalog {
+            self.identifier = Identifier::new();
+            self.catalog = policy.catalog_generation;
+        }
+        policy
+    }
+
+    /// The policy this judge decides under.
+    pub fn policy(&self) -> &SharedPolicy {
+        &self.policy
+    }
+}
+
 /// A watcher of process starts.
 pub trait ProcessSource: Send + 'static {
-    /// Short name for the audit log and `varco status` (e.g. "scan").
-    fn name(&self) -> &'static str;
+    /// Which source this is, for the audit log and `varco status`.
+    fn kind(&self) -> SourceKind;
 
     /// Why this source was chosen, for the `started` record.
     fn reason(&self) -> String;
@@ -112,9 +181,8 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Box<dyn ProcessSour
     }
     #[cfg(windows)]
     {
-        let _ = policy;
         if settings.choice != Choice::Scan {
-            match wmi::WmiEvents::probe() {
+            match wmi::WmiEvents::probe(policy.clone()) {
                 Ok(events) => return Box::new(events),
                 Err(why) => notes.push(why),
             }
@@ -122,7 +190,6 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Box<dyn ProcessSour
     }
     #[cfg(not(any(target_os = "linux", windows)))]
     {
-        let _ = policy;
         if settings.choice != Choice::Scan {
             notes.push("no event source on this platform yet".into());
         }
@@ -139,13 +206,14 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Box<dyn ProcessSour
             notes.join("; ")
         )
     };
-    Box::new(scan::Scan::new(settings.poll, reason))
+    Box::new(scan::Scan::new(policy.clone(), settings.poll, reason))
 }
 
 /// Which event sources would work here now, for `varco status`: each
 /// source's name and, when it cannot run, why. Probing opens and closes
 /// the kernel interface without marking or subscribing to anything.
 pub fn availability() -> Vec<(&'static str, Result<(), String>)> {
+    #[cfg(not(windows))]
     let mut out = Vec::new();
     #[cfg(target_os = "linux")]
     {
@@ -165,7 +233,7 @@ pub fn availability() -> Vec<(&'static str, Result<(), String>)> {
         ));
     }
     #[cfg(windows)]
-    out.extend([("wmi", wmi::WmiEvents::probe().map(|_| ()))]);
+    let mut out = vec![("wmi", wmi::WmiEvents::available())];
     out.push(("scan", Ok(())));
     out
 }

@@ -17,8 +17,8 @@ use proc_connector::{Error as PcError, EventMask, ProcConnector as Socket, ProcE
 use sysinfo::Users;
 use tokio::sync::mpsc::Sender;
 
-use super::{Observation, ProcessSource, procfs, scan};
-use crate::identify::Identifier;
+use super::{Judge, Observation, ProcessSource, procfs, scan};
+use crate::facts::SourceKind;
 use crate::policy::SharedPolicy;
 
 /// Receive buffer asked of the kernel: room for a storm of exec events
@@ -74,8 +74,8 @@ impl ProcConnector {
 }
 
 impl ProcessSource for ProcConnector {
-    fn name(&self) -> &'static str {
-        "proc-connector"
+    fn kind(&self) -> SourceKind {
+        SourceKind::ProcConnector
     }
 
     fn reason(&self) -> String {
@@ -84,21 +84,19 @@ impl ProcessSource for ProcConnector {
 
     fn run(self: Box<Self>, events: Sender<Observation>) {
         let mut users = Users::new_with_refreshed_list().ok();
-        // Content evidence (renamed tools), cached per file version.
-        let mut identifier = Identifier::new();
+        let mut judge = Judge::new(self.policy.clone());
         // Subscribed first, listed second: nothing falls in between.
         let mut watcher = scan::Watcher::new().ok();
-        if let Some(w) = watcher.as_mut() {
-            let all = w.new_processes();
-            if !self.send_tools(all, &events, &mut identifier) {
-                return;
-            }
+        if let Some(w) = watcher.as_mut()
+            && !scan::send_tools(&mut judge, w.new_processes(), &events)
+        {
+            return;
         }
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match self.socket.recv_timeout(&mut buf, IDLE_WAKE) {
                 Ok(Some(ProcEvent::Exec { tgid, .. })) => {
-                    if !self.exec(tgid, &events, &mut users, &mut identifier) {
+                    if !exec(tgid, &events, &mut users, &mut judge) {
                         return;
                     }
                 }
@@ -110,11 +108,10 @@ impl ProcessSource for ProcConnector {
                 }
                 Err(PcError::Overrun) => {
                     tracing::warn!("process connector: events were lost; listing every process");
-                    if let Some(w) = watcher.as_mut() {
-                        let fresh = w.new_processes();
-                        if !self.send_tools(fresh, &events, &mut identifier) {
-                            return;
-                        }
+                    if let Some(w) = watcher.as_mut()
+                        && !scan::send_tools(&mut judge, w.new_processes(), &events)
+                    {
+                        return;
                     }
                 }
                 Err(e) => {
@@ -127,41 +124,23 @@ impl ProcessSource for ProcConnector {
     }
 }
 
-impl ProcConnector {
-    /// Decides on one exec; false when the daemon has gone.
-    fn exec(
-        &self,
-        pid: u32,
-        events: &Sender<Observation>,
-        users: &mut Option<Users>,
-        identifier: &mut Identifier,
-    ) -> bool {
-        let Some(mut facts) = procfs::names_of(pid) else {
-            return true; // already exited
-        };
-        if identifier
-            .decide(&self.policy.current(), &facts, Timestamp::now())
-            .is_none()
-        {
-            return true;
-        }
-        if !procfs::complete(&mut facts, users) {
-            return true;
-        }
-        events.blocking_send(Observation::Started(facts)).is_ok()
+/// Decides on one exec; false when the daemon has gone.
+fn exec(
+    pid: u32,
+    events: &Sender<Observation>,
+    users: &mut Option<Users>,
+    judge: &mut Judge,
+) -> bool {
+    let Some(mut facts) = procfs::names_of(pid) else {
+        return true; // already exited
+    };
+    let Some(decision) = judge.judge(&facts, Timestamp::now()) else {
+        return true;
+    };
+    if !procfs::complete(&mut facts, users) {
+        return true;
     }
-
-    /// Sends the remote tools among `all`; false when the daemon has gone.
-    fn send_tools(
-        &self,
-        all: Vec<crate::process::ProcessFacts>,
-        events: &Sender<Observation>,
-        identifier: &mut Identifier,
-    ) -> bool {
-        let p = self.policy.current();
-        let now = Timestamp::now();
-        all.into_iter()
-            .filter(|f| identifier.decide(&p, f, now).is_some())
-            .all(|f| events.blocking_send(Observation::Started(f)).is_ok())
-    }
+    events
+        .blocking_send(Observation::Started { facts, decision })
+        .is_ok()
 }

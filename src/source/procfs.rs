@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use sysinfo::{Uid, Users};
 
-use crate::process::{ProcessFacts, file_name_of};
+use crate::facts::{ProcessFacts, file_name_of};
 use crate::sys;
 
 /// What identification needs: the executable, the command line and the
@@ -33,6 +33,7 @@ pub fn names_of(pid: u32) -> Option<ProcessFacts> {
         name,
         exe,
         cmdline,
+        uid: None,
         user: None,
     })
 }
@@ -51,6 +52,7 @@ pub fn pending_exec(pid: u32, exe: PathBuf) -> ProcessFacts {
         name,
         exe: Some(exe),
         cmdline: Vec::new(),
+        uid: None,
         user: None,
     }
 }
@@ -63,23 +65,15 @@ pub fn complete(facts: &mut ProcessFacts, users: &mut Option<Users>) -> bool {
     };
     facts.start_marker = marker;
     facts.parent_pid = sys::parent_pid(facts.pid);
-    if let Ok(meta) = std::fs::metadata(format!("/proc/{}", facts.pid))
-        && let Ok(uid) = meta.uid().to_string().parse::<Uid>()
-    {
-        // Without the user list (unreadable), records give the uid.
-        let Some(users) = users.as_mut() else {
-            facts.user = Some(format!("uid {}", meta.uid()));
-            return true;
-        };
-        if users.get_user_by_id(&uid).is_none() {
-            users.refresh();
+    if let Ok(meta) = std::fs::metadata(format!("/proc/{}", facts.pid)) {
+        facts.uid = Some(meta.uid());
+        // Without the user list (unreadable), records keep the uid alone.
+        if let (Some(users), Ok(uid)) = (users.as_mut(), meta.uid().to_string().parse::<Uid>()) {
+            if users.get_user_by_id(&uid).is_none() {
+                users.refresh();
+            }
+            facts.user = users.get_user_by_id(&uid).map(|u| u.name().to_string());
         }
-        facts.user = Some(
-            users
-                .get_user_by_id(&uid)
-                .map(|u| u.name().to_string())
-                .unwrap_or_else(|| format!("uid {}", meta.uid())),
-        );
     }
     true
 }

@@ -8,11 +8,13 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use sysinfo::{Pid, Process, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
 use tokio::sync::mpsc::Sender;
 
-use super::{Observation, ProcessSource};
-use crate::process::ProcessFacts;
+use super::{Judge, Observation, ProcessSource};
+use crate::facts::{ProcessFacts, SourceKind};
+use crate::policy::SharedPolicy;
 use crate::sys;
 
 /// Default interval between two scans.
@@ -20,23 +22,50 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Periodic process listing through sysinfo.
 pub struct Scan {
+    policy: SharedPolicy,
     interval: Duration,
     reason: String,
 }
 
 impl Scan {
-    /// A scan every `interval`; `reason` says why no better source runs.
-    pub fn new(interval: Duration, reason: impl Into<String>) -> Self {
+    /// A scan every `interval` under `policy`; `reason` says why no better
+    /// source runs.
+    pub fn new(policy: SharedPolicy, interval: Duration, reason: impl Into<String>) -> Self {
         Scan {
+            policy,
             interval,
             reason: reason.into(),
         }
     }
 }
 
+/// Judges `fresh` processes and sends the remote tools among them; false
+/// once the daemon is gone.
+pub fn send_tools(
+    judge: &mut Judge,
+    fresh: Vec<ProcessFacts>,
+    events: &Sender<Observation>,
+) -> bool {
+    let now = Timestamp::now();
+    let me = std::process::id();
+    for facts in fresh {
+        if facts.pid == me {
+            continue;
+        }
+        if let Some(decision) = judge.judge(&facts, now)
+            && events
+                .blocking_send(Observation::Started { facts, decision })
+                .is_err()
+        {
+            return false;
+        }
+    }
+    !events.is_closed()
+}
+
 impl ProcessSource for Scan {
-    fn name(&self) -> &'static str {
-        "scan"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Scan
     }
 
     fn reason(&self) -> String {
@@ -52,15 +81,8 @@ impl ProcessSource for Scan {
                 return;
             }
         };
-        loop {
-            for facts in watcher.new_processes() {
-                if events.blocking_send(Observation::Started(facts)).is_err() {
-                    return;
-                }
-            }
-            if events.is_closed() {
-                return;
-            }
+        let mut judge = Judge::new(self.policy.clone());
+        while send_tools(&mut judge, watcher.new_processes(), &events) {
             std::thread::sleep(self.interval);
         }
     }
@@ -109,6 +131,7 @@ impl Watcher {
             let Some(p) = processes.get(&pid) else {
                 continue;
             };
+            let uid = uid_number(p.user_id());
             let user = p
                 .user_id()
                 .zip(self.users.as_mut())
@@ -130,6 +153,7 @@ impl Watcher {
                     .iter()
                     .map(|a| a.to_string_lossy().into_owned())
                     .collect(),
+                uid,
                 user,
             });
         }
@@ -174,6 +198,20 @@ impl Watcher {
         let fresh = now.difference(&self.seen).map(|(pid, _)| *pid).collect();
         self.seen = now;
         fresh
+    }
+}
+
+/// The numeric uid behind sysinfo's user id (Unix); `None` on Windows,
+/// where accounts are SIDs.
+fn uid_number(id: Option<&sysinfo::Uid>) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        id.map(|u| **u)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = id;
+        None
     }
 }
 

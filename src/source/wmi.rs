@@ -21,8 +21,10 @@ use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 use wmi::{Variant, WMIConnection};
 
-use super::scan::Watcher;
-use super::{Observation, ProcessSource};
+use super::scan::{Watcher, send_tools};
+use super::{Judge, Observation, ProcessSource};
+use crate::facts::SourceKind;
+use crate::policy::SharedPolicy;
 
 /// Event queries, best first.
 const QUERIES: [(&str, &str); 2] = [
@@ -41,25 +43,38 @@ const SAFETY_NET: Duration = Duration::from_secs(2);
 
 /// Process starts from WMI event notifications.
 pub struct WmiEvents {
+    policy: SharedPolicy,
     query: &'static str,
     reason: String,
 }
 
 impl WmiEvents {
+    /// Whether WMI process events work here, for `varco status`.
+    pub fn available() -> Result<(), String> {
+        Self::find_query().map(|_| ())
+    }
+
     /// Subscribes once to find which query works here. Returns why none
     /// does, for the `started` record of the scan that replaces it.
-    pub fn probe() -> Result<WmiEvents, String> {
+    pub fn probe(policy: SharedPolicy) -> Result<WmiEvents, String> {
+        let (query, reason) = Self::find_query()?;
+        Ok(WmiEvents {
+            policy,
+            query,
+            reason,
+        })
+    }
+
+    fn find_query() -> Result<(&'static str, String), String> {
         let con = WMIConnection::new().map_err(|e| format!("cannot connect to WMI: {e}"))?;
         let mut failures = Vec::new();
         for (query, what) in QUERIES {
             match con.exec_notification_query(query) {
                 Ok(_) => {
-                    return Ok(WmiEvents {
+                    return Ok((
                         query,
-                        reason: format!(
-                            "{what}, with a listing every {SAFETY_NET:?} as a safety net"
-                        ),
-                    });
+                        format!("{what}, with a listing every {SAFETY_NET:?} as a safety net"),
+                    ));
                 }
                 Err(e) => failures.push(format!("{what}: {e}")),
             }
@@ -69,8 +84,8 @@ impl WmiEvents {
 }
 
 impl ProcessSource for WmiEvents {
-    fn name(&self) -> &'static str {
-        "wmi"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Wmi
     }
 
     fn reason(&self) -> String {
@@ -79,7 +94,7 @@ impl ProcessSource for WmiEvents {
 
     fn run(self: Box<Self>, events: Sender<Observation>) {
         let watcher = match Watcher::new() {
-            Ok(w) => Arc::new(Mutex::new(w)),
+            Ok(w) => Arc::new(Mutex::new((w, Judge::new(self.policy.clone())))),
             Err(e) => {
                 // Dropping `events` tells the daemon enforcement is off.
                 tracing::error!("cannot list processes: {e}");
@@ -136,18 +151,16 @@ impl ProcessSource for WmiEvents {
     }
 }
 
-/// Lists processes and reports the new ones; false once the daemon is gone.
-fn report(watcher: &Mutex<Watcher>, events: &Sender<Observation>) -> bool {
-    let fresh = match watcher.lock() {
-        Ok(mut w) => w.new_processes(),
-        Err(poisoned) => poisoned.into_inner().new_processes(),
+/// Lists processes and reports the remote tools among the new ones;
+/// false once the daemon is gone.
+fn report(watcher: &Mutex<(Watcher, Judge)>, events: &Sender<Observation>) -> bool {
+    let mut guard = match watcher.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     };
-    for facts in fresh {
-        if events.blocking_send(Observation::Started(facts)).is_err() {
-            return false;
-        }
-    }
-    !events.is_closed()
+    let (watcher, judge) = &mut *guard;
+    let fresh = watcher.new_processes();
+    send_tools(judge, fresh, events)
 }
 
 /// Keeps the event thread (and its sender) alive while the safety net

@@ -57,9 +57,8 @@ impl Group {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: the kernel returned a fresh descriptor that we now own.
-        Ok(Arc::new(Group {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        }))
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Arc::new(Group { fd }))
     }
 
     /// Asks for exec-permission events on the filesystem holding `path`

@@ -2,6 +2,13 @@
 //! `unsafe`. Each platform implements the same few functions; everything
 //! above this module is platform-neutral.
 
+/// Who may change a file, judged from a Windows access list (pure, so it
+/// is tested on every platform).
+pub mod acl;
+
+mod signal;
+pub use signal::shutdown_signal;
+
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]

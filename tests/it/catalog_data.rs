@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use varco::catalog::Catalog;
+use varco::policy::catalog::Catalog;
 
 fn lines(name: &str) -> Vec<String> {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -100,13 +100,14 @@ fn no_everyday_program_path_is_taken_for_a_tool() {
     let hits: Vec<String> = list
         .iter()
         .filter_map(|p| {
-            let facts = varco::process::ProcessFacts {
+            let facts = varco::facts::ProcessFacts {
                 pid: 1,
                 parent_pid: None,
                 start_marker: 0,
-                name: varco::process::file_name_of(p).to_string(),
+                name: varco::facts::file_name_of(p).to_string(),
                 exe: Some(p.into()),
                 cmdline: vec![p.clone()],
+                uid: None,
                 user: None,
             };
             catalog

@@ -1,8 +1,6 @@
 //! The command line as IT meets it: exact output of `check`, `status` and
 //! `catalog`, pinned so that a wording change shows up in review.
 
-
-
 use std::process::{Command, Output};
 
 use crate::support::{Scratch, open_window, varco_bin};

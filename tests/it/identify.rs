@@ -2,8 +2,6 @@
 //! with mingw-w64 and windres (version resource only, renamed), and a real
 //! Linux tool (Debian's x11vnc) copied under an innocent name.
 
-
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -189,7 +187,10 @@ fn daemon_stops_renamed_x11vnc_and_records_matched_by_content() {
         .unwrap_or_else(|| panic!("no blocked record: {:?}", d.records()));
     assert_eq!(record["tool"], "x11vnc");
     assert_eq!(record["matched_by"], "content");
-    assert!(crate::support::exits_within(&mut child, Duration::from_secs(5)));
+    assert!(crate::support::exits_within(
+        &mut child,
+        Duration::from_secs(5)
+    ));
 }
 
 /// IT's extension adds a tool; a broken one fails closed for windows that

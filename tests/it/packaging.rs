@@ -2,8 +2,6 @@
 //! XDG autostart entry pass their own tools' validators and start the
 //! binary that was built.
 
-
-
 use std::process::Command;
 
 use crate::support::{Scratch, varco_bin, which};

@@ -2,8 +2,6 @@
 //! blocked fake tool, then the Markdown and HTML reports checked for what
 //! the Polizia Postale and the Direzione Centrale need.
 
-
-
 use std::process::Command;
 use std::time::Duration;
 

@@ -3,8 +3,6 @@
 //! local syslog socket, each message checked for the audit fields in its
 //! structured data; and delivery in order after the collector was down.
 
-
-
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,4 +1,4 @@
-//! File trust on Windows: reading an access list for [`crate::acl`] to
+//! File trust on Windows: reading an access list for [`crate::sys::acl`] to
 //! judge, and writing the one varco's folder must have.
 
 use std::io;
@@ -17,7 +17,7 @@ use windows_sys::Win32::Security::{
 };
 
 use super::wide;
-use crate::acl::{self, Ace, Security};
+use crate::sys::acl::{self, Ace, Security};
 
 /// The access list of varco's folder, inherited by the files in it:
 /// owner Administrators; full control for SYSTEM and Administrators; read

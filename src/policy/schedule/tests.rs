@@ -1,7 +1,7 @@
 use jiff::Timestamp;
 
 use super::*;
-use crate::catalog::Catalog;
+use crate::policy::catalog::Catalog;
 
 fn parse_ok(text: &str) -> Schedule {
     parse(text, &Catalog::embedded().unwrap()).unwrap_or_else(|d| panic!("{d:#?}"))
@@ -26,7 +26,7 @@ fn open_ids(s: &Schedule, now: &str) -> Vec<String> {
         .collect()
 }
 
-const EXAMPLE: &str = include_str!("../../config/approved-windows.example.toml");
+const EXAMPLE: &str = include_str!("../../../config/approved-windows.example.toml");
 
 #[test]
 fn the_example_file_is_valid() {

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::audit::{AuditSink, Event, Record};
-use crate::schedule::{LogSettings, Transport};
+use crate::effect::audit::{AuditSink, Event, Record};
+use crate::policy::schedule::{LogSettings, Transport};
 
 /// Messages kept per destination while it is unreachable. When full, new
 /// messages are dropped (and counted): the first events of an outage —
@@ -175,11 +175,8 @@ impl Entry {
         };
         Entry {
             severity: severity(record.event),
-            msgid: serde_json::to_value(record.event)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| "-".into()),
-            time: record.time.clone(),
+            msgid: record.event.as_str().to_string(),
+            time: record.time.to_string(),
             params,
             json: line.to_string(),
         }
@@ -452,7 +449,7 @@ fn send_loop(target: &Target, facility: u8, queue: &(Mutex<Queue>, Condvar)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::Mode;
+    use crate::policy::schedule::Mode;
 
     #[test]
     fn message_is_rfc5424_with_the_record_fields_escaped() {

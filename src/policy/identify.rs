@@ -5,7 +5,13 @@
 //! still says `OriginalFileName = AnyDesk.exe`, its certificate still names
 //! the vendor, and a renamed Linux binary still carries its own strings.
 //! This module reads files (the edge); matching the evidence against the
-//! catalog stays pure in [`crate::catalog`].
+//! catalog stays pure in [`crate::policy::catalog`].
+//!
+//! A running program is read through a descriptor that names exactly the
+//! file that runs ([`Identifier::identify_exe`]: fanotify's event
+//! descriptor, or `/proc/PID/exe` opened once), never re-opened by path; a
+//! file on disk that does not run (`varco catalog lookup`, `varco scan`)
+//! is read by its path ([`Identifier::identify`]).
 //!
 //! Cost control: a file is read only when its name and path did not
 //! already identify it and a user could have put it there (on Linux,
@@ -15,16 +21,15 @@
 //! Windows — so each binary is inspected once however often it runs.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(not(unix))]
+use std::path::PathBuf;
 use std::time::SystemTime;
 
-use jiff::Timestamp;
-
-use crate::catalog::{Catalog, Evidence, Identification};
-use crate::decide::Decision;
-use crate::policy::Policy;
-use crate::process::ProcessFacts;
+use crate::facts::ProcessFacts;
+use crate::policy::catalog::{Catalog, Evidence, Identification};
 
 /// Largest Windows (PE) file read for identification: the version
 /// resource sits near the end, and remote tools are 1–80 MB. The cap keeps
@@ -54,17 +59,21 @@ struct FileKey {
 
 impl FileKey {
     fn of(path: &Path) -> std::io::Result<FileKey> {
-        let meta = std::fs::metadata(path)?;
-        Ok(FileKey {
+        Ok(FileKey::from_meta(path, &std::fs::metadata(path)?))
+    }
+
+    #[cfg_attr(unix, allow(unused_variables))]
+    fn from_meta(path: &Path, meta: &std::fs::Metadata) -> FileKey {
+        FileKey {
             #[cfg(unix)]
-            dev: std::os::unix::fs::MetadataExt::dev(&meta),
+            dev: std::os::unix::fs::MetadataExt::dev(meta),
             #[cfg(unix)]
-            ino: std::os::unix::fs::MetadataExt::ino(&meta),
+            ino: std::os::unix::fs::MetadataExt::ino(meta),
             #[cfg(not(unix))]
             path: path.to_path_buf(),
             size: meta.len(),
             mtime: meta.modified().ok(),
-        })
+        }
     }
 }
 
@@ -97,25 +106,48 @@ impl Identifier {
         catalog.identify_with(facts, &evidence)
     }
 
-    /// Decides on a process under `policy`: by name and path first, then,
-    /// for a file those did not identify, by its content. This is the call
-    /// for every event source that decides by itself (e.g. before an exec
-    /// is allowed); the daemon uses it for every observation.
-    pub fn decide(
+    /// Recognises a running process whose executable is open as `exe`:
+    /// by name and path first, then by the content read through `exe`
+    /// itself, so what is judged is the file that runs even if the path
+    /// now names another one.
+    pub fn identify_exe<'c>(
         &mut self,
-        policy: &Policy,
+        catalog: &'c Catalog,
         facts: &ProcessFacts,
-        now: Timestamp,
-    ) -> Option<Decision> {
-        if let Some(d) = policy.decide(facts, now) {
-            return Some(d);
+        exe: &File,
+    ) -> Option<Identification<'c>> {
+        if let Some(found) = catalog.identify(facts) {
+            return Some(found);
         }
-        let exe = facts.exe.as_deref()?;
-        let evidence = self.evidence(&policy.catalog, exe);
-        if evidence.is_empty() {
-            return None;
+        let evidence = self.evidence_open(catalog, facts.exe.as_deref(), exe);
+        catalog.identify_with(facts, &evidence)
+    }
+
+    /// The evidence for the open file `exe` (last known at `path`).
+    fn evidence_open(&mut self, catalog: &Catalog, path: Option<&Path>, exe: &File) -> Evidence {
+        let Ok(meta) = exe.metadata() else {
+            return Evidence::default();
+        };
+        let key = FileKey::from_meta(path.unwrap_or(Path::new("")), &meta);
+        if let Some(e) = self.cache.get(&key) {
+            return e.clone();
         }
-        policy.decide_with(facts, &evidence, now)
+        let trusted = path.is_some_and(crate::sys::placed_by_root_only);
+        let evidence = if trusted {
+            Evidence::default()
+        } else {
+            evidence_of_reader(catalog, ReadAt { file: exe, pos: 0 }).unwrap_or_default()
+        };
+        self.remember(key, evidence)
+    }
+
+    fn remember(&mut self, key: FileKey, evidence: Evidence) -> Evidence {
+        if self.cache.len() >= CACHE_ENTRIES {
+            self.cache.clear();
+        }
+        self.reads += 1;
+        self.cache.insert(key, evidence.clone());
+        evidence
     }
 
     /// The evidence for the file at `path`, from the cache when the same
@@ -135,18 +167,36 @@ impl Identifier {
         } else {
             evidence_of_file(catalog, path).unwrap_or_default()
         };
-        if self.cache.len() >= CACHE_ENTRIES {
-            self.cache.clear();
-        }
-        self.reads += 1;
-        self.cache.insert(key, evidence.clone());
-        evidence
+        self.remember(key, evidence)
+    }
+}
+
+/// Reads a shared descriptor from its start without moving its offset
+/// (positional reads), so whoever else holds it is not disturbed.
+struct ReadAt<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
 /// Reads `path` (up to [`MAX_READ`] bytes) and gathers its evidence.
 pub fn evidence_of_file(catalog: &Catalog, path: &Path) -> std::io::Result<Evidence> {
-    let file = std::fs::File::open(path)?;
+    evidence_of_reader(catalog, File::open(path)?)
+}
+
+/// Reads an executable (up to [`MAX_READ`] bytes) and gathers its
+/// evidence.
+fn evidence_of_reader(catalog: &Catalog, file: impl Read) -> std::io::Result<Evidence> {
     let mut head = [0u8; 4];
     let mut limited = file.take(MAX_READ);
     let n = read_fully(&mut limited, &mut head)?;
@@ -309,187 +359,6 @@ fn certificate_names(der: &[u8]) -> Vec<String> {
     names
 }
 
-/// Folders the catalog's install paths name that exist here (the literal
-/// part of each glob), for `varco scan`'s "installed" list.
-pub fn install_roots(catalog: &Catalog) -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = catalog
-        .install_paths()
-        .filter_map(|(_, glob)| {
-            let literal = glob.split('*').next()?;
-            let folder = literal.rsplit_once('/')?.0;
-            let absolute = folder.starts_with('/')
-                || (cfg!(windows) && folder.as_bytes().get(1) == Some(&b':'));
-            (absolute && folder.len() > 3).then(|| PathBuf::from(folder))
-        })
-        .filter(|p| p.is_dir())
-        // System folders a glob happens to name (/usr/bin/glpi-agent) are
-        // program folders, checked by name.
-        .filter(|p| !p.starts_with("/etc") && !program_dirs().contains(p))
-        .collect();
-    roots.sort();
-    roots.dedup();
-    roots
-}
-
-/// The system's program folders: checked by name only (their files are the
-/// administrator's, and reading every one would take long).
-pub fn program_dirs() -> Vec<PathBuf> {
-    if cfg!(windows) {
-        return Vec::new();
-    }
-    [
-        "/usr/bin",
-        "/usr/sbin",
-        "/usr/local/bin",
-        "/usr/local/sbin",
-        "/usr/libexec",
-        "/bin",
-        "/sbin",
-    ]
-    .iter()
-    .filter_map(|p| std::fs::canonicalize(p).ok())
-    .filter(|p| p.is_dir())
-    .fold(Vec::new(), |mut dirs, p| {
-        // /bin is /usr/bin on merged-/usr systems: list each folder once.
-        if !dirs.contains(&p) {
-            dirs.push(p);
-        }
-        dirs
-    })
-}
-
-/// Where `varco scan` looks for portable copies: every user's Downloads,
-/// Desktop and temporary folders, the system temporary folders, `/opt`,
-/// `/Applications`, Program Files.
-pub fn default_scan_roots() -> Vec<PathBuf> {
-    let mut roots = Vec::new();
-    let homes: Vec<PathBuf> = if cfg!(windows) {
-        std::env::var_os("SystemDrive")
-            .map(|d| PathBuf::from(format!("{}\\Users", d.to_string_lossy())))
-            .into_iter()
-            .collect()
-    } else if cfg!(target_os = "macos") {
-        vec![PathBuf::from("/Users")]
-    } else {
-        vec![PathBuf::from("/home"), PathBuf::from("/root")]
-    };
-    for base in homes {
-        let users: Vec<PathBuf> = if base.ends_with("root") {
-            vec![base.clone()]
-        } else {
-            std::fs::read_dir(&base)
-                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-                .unwrap_or_default()
-        };
-        for home in users {
-            for sub in [
-                "Downloads",
-                "Scaricati",
-                "Desktop",
-                "Scrivania",
-                "AppData/Local/Temp",
-            ] {
-                let p = home.join(sub);
-                if p.is_dir() {
-                    roots.push(p);
-                }
-            }
-        }
-    }
-    roots.push(std::env::temp_dir());
-    if !cfg!(windows) {
-        for p in ["/tmp", "/var/tmp", "/opt", "/Applications"] {
-            let p = PathBuf::from(p);
-            if p.is_dir() && !roots.contains(&p) {
-                roots.push(p);
-            }
-        }
-    } else {
-        for var in ["ProgramFiles", "ProgramFiles(x86)", "ProgramData"] {
-            if let Some(p) = std::env::var_os(var) {
-                roots.push(PathBuf::from(p));
-            }
-        }
-    }
-    roots.sort();
-    roots.dedup();
-    roots
-}
-
-/// A remote tool found on disk by `varco scan`.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// The file.
-    pub path: PathBuf,
-    /// Catalog id.
-    pub tool_id: String,
-    /// How it was recognised (audit-log word).
-    pub matched_by: &'static str,
-    /// The value that matched.
-    pub matched: String,
-}
-
-/// Walks `roots` (at most `max_depth` folders deep, symbolic links not
-/// followed) and returns the files the catalog recognises by name, path,
-/// bundle, and — when `by_content` — by content.
-pub fn scan_files(
-    catalog: &Catalog,
-    identifier: &mut Identifier,
-    roots: &[PathBuf],
-    max_depth: usize,
-    by_content: bool,
-) -> Vec<Found> {
-    let mut found = Vec::new();
-    let mut stack: Vec<(PathBuf, usize)> = roots.iter().map(|r| (r.clone(), 0)).collect();
-    let mut seen = std::collections::HashSet::new();
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
-        entries.sort_by_key(|e| e.path());
-        for entry in entries {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() {
-                if depth < max_depth {
-                    stack.push((path, depth + 1));
-                }
-                continue;
-            }
-            if !kind.is_file() || !seen.insert(path.clone()) {
-                continue;
-            }
-            let facts = ProcessFacts {
-                pid: 0,
-                parent_pid: None,
-                start_marker: 0,
-                name: entry.file_name().to_string_lossy().into_owned(),
-                exe: Some(path.clone()),
-                cmdline: Vec::new(),
-                user: None,
-            };
-            let id = if by_content {
-                identifier.identify(catalog, &facts)
-            } else {
-                catalog.identify(&facts)
-            };
-            if let Some(id) = id {
-                found.push(Found {
-                    path: path.clone(),
-                    tool_id: id.tool.id.clone(),
-                    matched_by: id.matched_by.as_str(),
-                    matched: id.matched,
-                });
-            }
-        }
-    }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,7 +395,7 @@ mod tests {
 
     #[test]
     fn a_renamed_copy_of_a_real_tool_binary_is_found_by_its_marker() {
-        let x11vnc = PathBuf::from("/usr/bin/x11vnc");
+        let x11vnc = std::path::PathBuf::from("/usr/bin/x11vnc");
         assert!(
             x11vnc.exists(),
             "x11vnc not found: run bash tests/run.sh, which installs it"
@@ -537,27 +406,38 @@ mod tests {
         std::fs::copy(&x11vnc, &renamed).unwrap();
         let catalog = Catalog::embedded().unwrap();
         let mut id = Identifier::new();
-        let facts = ProcessFacts {
-            pid: 1,
-            parent_pid: None,
-            start_marker: 0,
-            name: "fattura".into(),
-            exe: Some(renamed.clone()),
-            cmdline: vec![],
-            user: None,
-        };
+        let facts = ProcessFacts::of_file(&renamed);
         let found = id.identify(&catalog, &facts).expect("found by content");
         assert_eq!(found.tool.id, "x11vnc");
-        assert_eq!(found.matched_by, crate::catalog::MatchedBy::Content);
+        assert_eq!(found.matched_by, crate::policy::catalog::MatchedBy::Content);
         id.identify(&catalog, &facts).unwrap();
         assert_eq!(id.reads, 1, "the second look comes from the cache");
         // An unrelated binary of the system is not a tool.
-        let ls = ProcessFacts {
-            exe: Some(PathBuf::from("/bin/ls")),
-            name: "ls".into(),
-            ..facts
-        };
+        let ls = ProcessFacts::of_file(Path::new("/bin/ls"));
         assert!(id.identify(&catalog, &ls).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_running_file_is_read_through_its_descriptor_not_its_path() {
+        let dir = std::env::temp_dir().join(format!("varco-identify-fd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let renamed = dir.join("fattura");
+        std::fs::copy("/usr/bin/x11vnc", &renamed).unwrap();
+        let running = File::open(&renamed).unwrap();
+        // The path now names an everyday program; the descriptor still
+        // names the file that runs.
+        let decoy = dir.join("decoy");
+        std::fs::copy("/bin/ls", &decoy).unwrap();
+        std::fs::rename(&decoy, &renamed).unwrap();
+        let catalog = Catalog::embedded().unwrap();
+        let facts = ProcessFacts::of_file(&renamed);
+        let mut id = Identifier::new();
+        assert!(id.identify(&catalog, &facts).is_none(), "by path: ls");
+        let found = id
+            .identify_exe(&catalog, &facts, &running)
+            .expect("by descriptor: x11vnc");
+        assert_eq!(found.tool.id, "x11vnc");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

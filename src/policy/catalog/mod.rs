@@ -11,7 +11,7 @@
 //!
 //! Matching is pure: names and paths come from [`ProcessFacts`], what a
 //! file *contains* (PE version resource, signer, content markers) arrives
-//! as [`Evidence`] gathered by `crate::identify` at the edge.
+//! as [`Evidence`] gathered by `crate::policy::identify` at the edge.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -19,26 +19,26 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::{Diagnostic, render_all};
-use crate::process::ProcessFacts;
+use crate::facts::ProcessFacts;
+use crate::policy::diagnostic::{Diagnostic, render_all};
 
 /// The embedded catalog files, in the order they are merged. Curated first:
 /// its hand decisions are the reference the generator resolves against.
 const EMBEDDED: &[(&str, &str)] = &[
     (
         "config/catalog/curated.toml",
-        include_str!("../config/catalog/curated.toml"),
+        include_str!("../../../config/catalog/curated.toml"),
     ),
     (
         "config/catalog/lolrmm.toml",
-        include_str!("../config/catalog/lolrmm.toml"),
+        include_str!("../../../config/catalog/lolrmm.toml"),
     ),
 ];
 
 /// Names too generic to identify a tool by themselves (reviewed list with
 /// the reason for each). Every catalog file, IT's included, is checked
 /// against it.
-const NOT_BY_NAME: &str = include_str!("../config/catalog/not-by-name.toml");
+const NOT_BY_NAME: &str = include_str!("../../../config/catalog/not-by-name.toml");
 
 /// Shortest literal start a name pattern may have: `rustdesk*` is fine,
 /// `rd*` would catch everyday programs.
@@ -79,7 +79,7 @@ pub struct Tool {
 
 /// How a process was recognised; recorded in the audit log so IT can judge
 /// a match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
     /// The executable's (or argv\[0\]'s, or the process's) file name, or an
@@ -100,6 +100,17 @@ pub enum MatchedBy {
 }
 
 impl MatchedBy {
+    /// Every way a tool can be recognised.
+    pub const ALL: [MatchedBy; 7] = [
+        MatchedBy::Name,
+        MatchedBy::PeOriginalFilename,
+        MatchedBy::Product,
+        MatchedBy::Company,
+        MatchedBy::Signer,
+        MatchedBy::Path,
+        MatchedBy::Content,
+    ];
+
     /// The word used in the audit log and the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -114,7 +125,7 @@ impl MatchedBy {
     }
 }
 
-/// What a file's content says about it, gathered by `crate::identify`.
+/// What a file's content says about it, gathered by `crate::policy::identify`.
 /// Empty for a file that could not be read or is not an executable.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evidence {
@@ -627,7 +638,7 @@ impl Catalog {
     }
 
     fn name_index(&self, name: &str) -> Option<usize> {
-        let file = crate::process::file_name_of(name);
+        let file = crate::facts::file_name_of(name);
         let name = normalise(file);
         if name.is_empty()
             || (self.exe_only.contains(&name) && !file.to_lowercase().trim_end().ends_with(".exe"))
@@ -649,7 +660,7 @@ impl Catalog {
     fn container_index(&self, exe: &str) -> Option<(usize, String)> {
         let lower = exe.replace('\\', "/").to_lowercase();
         if let Some(pos) = lower.find(".app/contents/macos/") {
-            let bundle = crate::process::file_name_of(&lower[..pos + 4]).to_string();
+            let bundle = crate::facts::file_name_of(&lower[..pos + 4]).to_string();
             if let Some(&i) = self.by_bundle.get(&bundle) {
                 return Some((i, bundle));
             }
@@ -658,7 +669,7 @@ impl Catalog {
                 return Some((i, bundle));
             }
         }
-        let file = crate::process::file_name_of(&lower);
+        let file = crate::facts::file_name_of(&lower);
         if let Some(stem) = file.strip_suffix(".appimage") {
             let base = stem.split(['-', '_', '.', ' ']).next().unwrap_or(stem);
             if let Some(i) = self.name_index(base) {

@@ -1,4 +1,5 @@
-//! Finding and reading the approved-windows file.
+//! Finding and reading IT's files: the approved-windows file and the
+//! catalog extension next to it.
 //!
 //! The system location is owned by IT. When it exists, it is the only one
 //! consulted: a file in the operator's own folders must never be able to
@@ -6,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::Catalog;
-use crate::diagnostic::{Diagnostic, render_all};
-use crate::schedule::{self, Schedule};
+use crate::policy::catalog::Catalog;
+use crate::policy::diagnostic::{Diagnostic, render_all};
+use crate::policy::schedule::{self, Schedule};
 use crate::sys;
 
 /// File name of the approved-windows file in every location.
@@ -65,24 +66,6 @@ pub fn default_source() -> ConfigSource {
         Some(p) if p.exists() => ConfigSource::File(p),
         _ => ConfigSource::EmbeddedDefault,
     }
-}
-
-/// Where the audit log goes by default: a system folder for a privileged
-/// daemon, the user's data folder otherwise.
-pub fn default_audit_log() -> PathBuf {
-    #[cfg(windows)]
-    if sys::is_administrator()
-        && let Some(dir) = system_dir()
-    {
-        return dir.join("audit.jsonl");
-    }
-    #[cfg(not(windows))]
-    if sys::is_privileged() {
-        return PathBuf::from("/var/log/varco/audit.jsonl");
-    }
-    directories::ProjectDirs::from("it", "varco", "varco")
-        .map(|d| d.data_dir().join("audit.jsonl"))
-        .unwrap_or_else(|| PathBuf::from("varco-audit.jsonl"))
 }
 
 /// Why a windows file cannot be used. In every case no window is open.

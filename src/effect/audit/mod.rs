@@ -1,4 +1,5 @@
-//! The audit log: one JSON object per line, appended, never truncated.
+//! The audit log: one JSON object per line ([`Record`]), appended, never
+//! truncated.
 //!
 //! Records are written by a thread of their own, so stopping a tool never
 //! waits for a disk. Each line is flushed as soon as it is written: after a
@@ -10,138 +11,26 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
-use serde::Serialize;
+mod record;
 
-use crate::catalog::MatchedBy;
-use crate::schedule::Mode;
+pub use record::{Event, Record, RecordTime, parse_all};
 
-/// What a record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Event {
-    /// A remote tool ran inside a window.
-    Allowed,
-    /// A remote tool was stopped (or refused before it started).
-    Blocked,
-    /// A remote tool runs outside every window in alert mode.
-    Alerted,
-    /// The windows file is missing, unreadable, invalid or untrusted.
-    ConfigError,
-    /// An edited windows file was loaded and is now in force.
-    ConfigReloaded,
-    /// The daemon started.
-    Started,
-    /// The daemon stopped.
-    Stopped,
-}
-
-/// One line of the audit log. The first fields are always present (null
-/// when they do not apply), so log tools can rely on them.
-#[derive(Debug, Clone, Serialize)]
-pub struct Record {
-    /// When, RFC 3339 with the local offset.
-    pub time: String,
-    /// What happened.
-    pub event: Event,
-    /// Catalog id of the tool.
-    pub tool: Option<String>,
-    /// Its process id.
-    pub pid: Option<u32>,
-    /// Its executable path.
-    pub exe: Option<String>,
-    /// The account it ran as.
-    pub user: Option<String>,
-    /// The window that admitted it.
-    pub window: Option<String>,
-    /// The technician announced for that window.
-    pub technician: Option<String>,
-    /// The mode in force.
-    pub mode: Mode,
-    /// The workstation.
-    pub host: Option<String>,
-    /// How the tool was recognised.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub matched_by: Option<MatchedBy>,
-    /// The tool's display name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_name: Option<String>,
-    /// The full command line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cmdline: Option<String>,
-    /// What enforcement achieved (e.g. "stopped 3 processes").
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    /// Why (config errors, re-decisions when a window closes).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// True when the tool was refused before it ran a single instruction.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before_start: Option<bool>,
-    /// The event source that saw it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// The windows file in use.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<String>,
-    /// varco's version, on `started`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// SHA-256 of the executable, computed by varco right after the
-    /// decision (for the incident report: identifies the exact file).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exe_sha256: Option<String>,
-    /// Whether the operator was shown a notification for this record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notified: Option<bool>,
-    /// Why the operator was not told (no agent, no notification server,
-    /// rate limit, notes for admitted tools off).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_notified: Option<String>,
-    /// Notifications for this tool held back by the rate limit since the
-    /// previous one shown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub held_back: Option<u32>,
-}
-
-impl Record {
-    /// A record of `event` at `now`, shown in `tz`, with every optional
-    /// field empty.
-    pub fn new(event: Event, now: Timestamp, tz: &TimeZone, mode: Mode) -> Record {
-        Record {
-            time: rfc3339(now, tz),
-            event,
-            tool: None,
-            pid: None,
-            exe: None,
-            user: None,
-            window: None,
-            technician: None,
-            mode,
-            host: sysinfo::System::host_name().ok(),
-            matched_by: None,
-            tool_name: None,
-            cmdline: None,
-            outcome: None,
-            reason: None,
-            before_start: None,
-            source: None,
-            config: None,
-            version: None,
-            exe_sha256: None,
-            notified: None,
-            not_notified: None,
-            held_back: None,
-        }
+/// Where the audit log goes by default: a system folder for a privileged
+/// daemon, the user's data folder otherwise.
+pub fn default_path() -> PathBuf {
+    #[cfg(windows)]
+    if crate::sys::is_administrator()
+        && let Some(dir) = crate::policy::files::system_dir()
+    {
+        return dir.join("audit.jsonl");
     }
-}
-
-/// `now` as RFC 3339 with the offset of `tz`, millisecond precision.
-pub fn rfc3339(now: Timestamp, tz: &TimeZone) -> String {
-    now.to_zoned_datetime(tz.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
-        .to_string()
+    #[cfg(not(windows))]
+    if crate::sys::is_privileged() {
+        return PathBuf::from("/var/log/varco/audit.jsonl");
+    }
+    directories::ProjectDirs::from("it", "varco", "varco")
+        .map(|d| d.data_dir().join("audit.jsonl"))
+        .unwrap_or_else(|| PathBuf::from("varco-audit.jsonl"))
 }
 
 /// Somewhere audit records go besides (or instead of) the file: syslog,
@@ -320,36 +209,33 @@ fn write_loop(mut sinks: Vec<Box<dyn AuditSink>>, rx: mpsc::Receiver<Record>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::schedule::Mode;
+    use jiff::Timestamp;
+    use jiff::tz::TimeZone;
 
     #[test]
-    fn appends_json_lines_with_the_required_fields() {
+    fn appends_records_that_read_back() {
         let dir = std::env::temp_dir().join(format!("varco-audit-{}", std::process::id()));
         let path = dir.join("audit.jsonl");
         let _ = std::fs::remove_file(&path);
         let tz = TimeZone::get("Europe/Rome").unwrap();
         let now: Timestamp = "2025-11-26T13:30:00Z".parse().unwrap();
-        for _ in 0..2 {
+        let mut written = Vec::new();
+        for pid in [42, 43] {
             let log = AuditLog::open(&path, Vec::new()).unwrap();
             let mut r = Record::new(Event::Blocked, now, &tz, Mode::Block);
             r.tool = Some("anydesk".into());
-            r.pid = Some(42);
+            r.pid = Some(pid);
+            written.push(r.clone());
             log.record(r);
             log.close();
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 2, "appended, not truncated");
-        let r = &lines[0];
-        assert_eq!(r["time"], "2025-11-26T14:30:00.000+01:00");
-        assert_eq!(r["event"], "blocked");
-        assert_eq!(r["tool"], "anydesk");
-        assert_eq!(r["mode"], "block");
-        for key in ["pid", "exe", "user", "window", "technician"] {
-            assert!(r.get(key).is_some(), "{key} always present");
-        }
+        let read: Vec<Record> = parse_all(&text).collect();
+        assert_eq!(
+            read, written,
+            "appended, not truncated, and read back whole"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,18 +1,25 @@
-//! The policy in force: catalog, schedule and mode, shared between the
-//! event sources (which may have to answer the kernel before an exec) and
-//! the daemon (which reloads the schedule).
+//! The policy in force: what IT decided, read from its files. The catalog
+//! of remote-access tools, the approved-windows file (schedule), and
+//! identification — what an executable *is*, by name, path and content.
+//!
+//! Nothing here reads a clock or starts a process: `now` is a parameter,
+//! and the only I/O is reading files handed to it (IT's files, and an
+//! executable being identified). [`SharedPolicy`] lets the sources read
+//! the policy while the daemon swaps in a reloaded one.
 //!
 //! A reload swaps the whole policy at once, so a decision never sees half
 //! of an old file and half of a new one.
 
+pub mod catalog;
+pub mod diagnostic;
+pub mod files;
+pub mod identify;
+pub mod schedule;
+
 use std::sync::{Arc, RwLock};
 
-use jiff::Timestamp;
-
-use crate::catalog::{Catalog, Evidence};
-use crate::decide::{Decision, decide, decide_with};
-use crate::process::ProcessFacts;
-use crate::schedule::{Mode, Schedule};
+use catalog::Catalog;
+use schedule::{Mode, Schedule};
 
 /// Everything a decision needs besides the facts and the clock.
 #[derive(Debug, Clone)]
@@ -23,35 +30,28 @@ pub struct Policy {
     pub schedule: Schedule,
     /// Mode given on the command line, overriding the file's.
     pub mode_override: Option<Mode>,
+    /// Counts catalog replacements, so whoever caches what the catalog
+    /// said about a file (content evidence) knows to forget it.
+    pub catalog_generation: u64,
+}
+
+impl Policy {
+    /// A policy with `catalog`, no window open (fail closed) and the mode
+    /// from the command line, if any.
+    pub fn fail_closed(catalog: Catalog, mode_override: Option<Mode>) -> Policy {
+        Policy {
+            catalog,
+            schedule: Schedule::fail_closed(),
+            mode_override,
+            catalog_generation: 0,
+        }
+    }
 }
 
 impl Policy {
     /// The mode that applies: the command line's, else the file's.
     pub fn mode(&self) -> Mode {
         self.mode_override.unwrap_or(self.schedule.mode)
-    }
-
-    /// Decides on a process under this policy.
-    pub fn decide(&self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
-        decide(facts, &self.catalog, &self.schedule, self.mode(), now)
-    }
-
-    /// Decides on a process with the content evidence gathered for its
-    /// file by `crate::identify` (renamed tools).
-    pub fn decide_with(
-        &self,
-        facts: &ProcessFacts,
-        evidence: &Evidence,
-        now: Timestamp,
-    ) -> Option<Decision> {
-        decide_with(
-            facts,
-            evidence,
-            &self.catalog,
-            &self.schedule,
-            self.mode(),
-            now,
-        )
     }
 }
 
@@ -79,7 +79,10 @@ impl SharedPolicy {
     /// Replaces the catalog (IT's extension changed), keeping schedule and
     /// mode override. The caller re-validates the windows file against it.
     pub fn set_catalog(&self, catalog: Catalog) {
-        self.swap(|p| p.catalog = catalog);
+        self.swap(|p| {
+            p.catalog = catalog;
+            p.catalog_generation += 1;
+        });
     }
 
     /// Replaces the schedule, keeping catalog and mode override.

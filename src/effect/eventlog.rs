@@ -5,7 +5,7 @@
 //! one-line summary, so nothing is lost and log collectors can parse it.
 //! Event ids are stable per event kind so alerts can filter on them.
 
-use crate::audit::{AuditSink, Event};
+use crate::effect::audit::{AuditSink, Event};
 
 /// The event source name (install.ps1 registers it).
 pub const SOURCE: &str = "varco";
@@ -49,7 +49,7 @@ mod windows {
     use std::io;
 
     use super::event_id;
-    use crate::audit::{AuditSink, Event, Record};
+    use crate::effect::audit::{AuditSink, Event, Record};
     use crate::sys::{EventLog, Severity};
 
     pub struct EventLogSink(pub EventLog);
@@ -74,7 +74,7 @@ mod windows {
 }
 
 /// One line a person reads first in Event Viewer.
-pub fn summary(r: &crate::audit::Record) -> String {
+pub fn summary(r: &crate::effect::audit::Record) -> String {
     let tool = r.tool_name.as_deref().or(r.tool.as_deref());
     match (r.event, tool) {
         (Event::Allowed, Some(t)) => format!(
@@ -83,7 +83,9 @@ pub fn summary(r: &crate::audit::Record) -> String {
         ),
         (Event::Blocked, Some(t)) => format!(
             "varco: {t} outside every window — {}",
-            r.outcome.as_deref().unwrap_or("blocked")
+            r.outcome
+                .as_ref()
+                .map_or_else(|| "blocked".to_string(), ToString::to_string)
         ),
         (Event::Alerted, Some(t)) => {
             format!("varco: {t} running outside every window (alert mode)")
@@ -94,7 +96,7 @@ pub fn summary(r: &crate::audit::Record) -> String {
         ),
         (Event::Started, _) => format!(
             "varco started ({})",
-            r.source.as_deref().unwrap_or("unknown source")
+            r.source.map_or("unknown source", |s| s.as_str())
         ),
         (Event::Stopped, _) => "varco stopped".to_string(),
         (Event::ConfigReloaded, _) => format!(
@@ -108,8 +110,8 @@ pub fn summary(r: &crate::audit::Record) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::Record;
-    use crate::schedule::Mode;
+    use crate::effect::audit::Record;
+    use crate::policy::schedule::Mode;
 
     #[test]
     fn a_blocked_record_reads_plainly_and_ids_are_distinct() {
@@ -121,7 +123,7 @@ mod tests {
             Mode::Block,
         );
         r.tool_name = Some("AnyDesk".into());
-        r.outcome = Some("stopped 2 process(es)".into());
+        r.outcome = Some(crate::effect::stop::Outcome::Stopped { processes: 2 });
         assert_eq!(
             summary(&r),
             "varco: AnyDesk outside every window — stopped 2 process(es)"

@@ -1,13 +1,85 @@
-//! Showing a message on the operator's desktop.
+//! Showing a message on the operator's desktop, in the session this
+//! process runs in (a system service hands its notices to the session
+//! agents instead: `crate::agent`).
 //!
 //! Notifications run in their own task: enforcement never waits for them.
 //! Without a notification server (a headless machine, CI, a system service
-//! with no session bus) the failure is logged and enforcement goes on.
+//! with no session bus) the failure is recorded and enforcement goes on.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::messages::Message;
+
+/// varco's AppUserModelID on Windows: toasts are shown as "varco", not as
+/// PowerShell. `varco service install` registers it.
+pub const APP_ID: &str = "it.varco.Agent";
+
+/// Why the operator did not see a notice, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "not_notified", rename_all = "snake_case")]
+pub enum NotShown {
+    /// One for this tool was shown less than [`PER_TOOL_INTERVAL`] ago.
+    #[error("rate limit: one notification per tool every {} s", PER_TOOL_INTERVAL.as_secs())]
+    RateLimit,
+    /// The windows file turns notes for admitted tools off.
+    #[error("notes for admitted tools are off ([notify] allowed = false)")]
+    AllowedNotesOff,
+    /// The process's owner is not known, so neither is their session.
+    #[error("the process's owner is not known, so neither is their session")]
+    OwnerUnknown,
+    /// No varco agent answers in the session(s) concerned.
+    #[error("no varco agent is running in the user's session ({detail})")]
+    NoAgent {
+        /// Which session, and what failed.
+        #[serde(rename = "not_notified_detail")]
+        detail: String,
+    },
+    /// The session has no notification server (or it refused the notice).
+    #[error("no notification server in the session ({detail})")]
+    NoNotificationServer {
+        /// What the notification library said.
+        #[serde(rename = "not_notified_detail")]
+        detail: String,
+    },
+    /// Showing it took longer than the enforcer waits.
+    #[error("the notification did not complete in time")]
+    Timeout,
+    /// Anything else (an agent that refused or broke the protocol).
+    #[error("{detail}")]
+    Failed {
+        /// What happened.
+        #[serde(rename = "not_notified_detail")]
+        detail: String,
+    },
+}
+
+impl NotShown {
+    /// The word the audit log's `not_notified` field holds.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NotShown::RateLimit => "rate_limit",
+            NotShown::AllowedNotesOff => "allowed_notes_off",
+            NotShown::OwnerUnknown => "owner_unknown",
+            NotShown::NoAgent { .. } => "no_agent",
+            NotShown::NoNotificationServer { .. } => "no_notification_server",
+            NotShown::Timeout => "timeout",
+            NotShown::Failed { .. } => "failed",
+        }
+    }
+
+    /// The technical detail, when there is one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            NotShown::NoAgent { detail }
+            | NotShown::NoNotificationServer { detail }
+            | NotShown::Failed { detail } => Some(detail),
+            _ => None,
+        }
+    }
+}
 
 /// At most one notification per tool in this interval: a tool restarted
 /// in a loop (by a fraudster's script, or by its own watchdog) must not
@@ -77,9 +149,12 @@ pub enum Level {
     Quiet,
 }
 
-/// Shows `message` and reports whether a notification server took it.
-pub async fn deliver(message: &Message, level: Level) -> Result<(), String> {
-    platform::deliver(message, level).await
+/// Shows `message` in this session and reports whether a notification
+/// server took it.
+pub async fn deliver(message: &Message, level: Level) -> Result<(), NotShown> {
+    platform::deliver(message, level)
+        .await
+        .map_err(|detail| NotShown::NoNotificationServer { detail })
 }
 
 #[cfg(all(unix, not(target_os = "macos")))]
@@ -127,27 +202,14 @@ mod platform {
 mod platform {
     use super::Level;
     use crate::messages::Message;
-    use crate::session_agent::{self, Notice};
 
-    /// A service (LocalSystem, session 0) has no desktop: the agents in
-    /// the user sessions show the notice. Anything else shows a toast.
+    /// A WinRT toast in this session (the Windows service itself has no
+    /// desktop: it hands its notices to the session agents).
     pub async fn deliver(message: &Message, level: Level) -> Result<(), String> {
         let (title, body) = (message.title.clone(), message.body.clone());
-        let as_service = crate::sys::is_local_system();
-        tokio::task::spawn_blocking(move || {
-            if as_service {
-                let notice = Notice {
-                    title,
-                    body,
-                    critical: level == Level::Critical,
-                };
-                session_agent::broadcast(&notice).map(|_| ())
-            } else {
-                super::toast(&title, &body, level)
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || super::toast(&title, &body, level))
+            .await
+            .map_err(|e| e.to_string())?
     }
 }
 
@@ -157,9 +219,7 @@ mod platform {
 pub fn toast(title: &str, body: &str, level: Level) -> Result<(), String> {
     use notify_rust::{Notification, Timeout, Urgency};
     let mut n = Notification::new();
-    n.app_id(crate::session_agent::APP_ID)
-        .summary(title)
-        .body(body);
+    n.app_id(APP_ID).summary(title).body(body);
     if level == Level::Critical {
         n.urgency(Urgency::Critical).timeout(Timeout::Never);
     }

@@ -19,7 +19,7 @@ use jiff::{Timestamp, ToSpan};
 pub use parse::parse;
 
 /// What happens to a remote tool that starts outside every window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Stop the tool (its whole process tree). The default: fail closed.

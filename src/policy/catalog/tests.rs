@@ -8,6 +8,7 @@ fn facts(name: &str, exe: Option<&str>) -> ProcessFacts {
         name: name.into(),
         exe: exe.map(Into::into),
         cmdline: vec![],
+        uid: None,
         user: None,
     }
 }

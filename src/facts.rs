@@ -1,10 +1,13 @@
-//! What varco knows about a process when it starts.
+//! What varco knows about a process when it starts, and which source saw
+//! it.
 //!
 //! Every event source (scan, exec events, Windows events) reduces what it
-//! saw to these facts, so the decision never depends on where they came
-//! from, and tests can build them by hand.
+//! saw to these facts, so identification and the decision never depend on
+//! where they came from, and tests can build them by hand.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 /// A process that has just started (or was already running when varco
 /// started), as seen by an event source.
@@ -25,11 +28,48 @@ pub struct ProcessFacts {
     pub exe: Option<PathBuf>,
     /// Command line, first element being argv\[0\].
     pub cmdline: Vec<String>,
-    /// Account the process runs as, when resolvable.
+    /// The numeric account id (Unix uid) the process runs as, when known.
+    /// Kept even when no name resolves (users from a directory), so the
+    /// operator's session can still be found and the record still says who.
+    pub uid: Option<u32>,
+    /// The account's name, when it resolves.
     pub user: Option<String>,
 }
 
 impl ProcessFacts {
+    /// Facts of a file that is not running (`varco catalog lookup`,
+    /// `varco scan`): only its name and path are known.
+    pub fn of_file(path: &Path) -> ProcessFacts {
+        ProcessFacts {
+            pid: 0,
+            parent_pid: None,
+            start_marker: 0,
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            exe: Some(path.to_path_buf()),
+            cmdline: Vec::new(),
+            uid: None,
+            user: None,
+        }
+    }
+
+    /// Facts with only a process name, for tests to fill in.
+    #[cfg(test)]
+    pub(crate) fn test(name: &str) -> ProcessFacts {
+        ProcessFacts {
+            pid: 42,
+            parent_pid: Some(1),
+            start_marker: 7,
+            name: name.into(),
+            exe: None,
+            cmdline: Vec::new(),
+            uid: Some(1000),
+            user: Some("operatore".into()),
+        }
+    }
+
     /// The names a tool can be recognised by, most reliable first: the
     /// executable's file name (cannot be faked by argv\[0\] games), then
     /// argv\[0\]'s file name, then the OS process name.
@@ -52,6 +92,33 @@ impl ProcessFacts {
 /// Windows path is understood on every platform.
 pub fn file_name_of(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// The watcher that saw a process start, named in the audit log and by
+/// `varco status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// fanotify exec-permission events (Linux): decided before the exec.
+    Fanotify,
+    /// The netlink process connector (Linux): decided just after the exec.
+    ProcConnector,
+    /// The periodic process listing (every platform).
+    Scan,
+    /// WMI process-start events (Windows).
+    Wmi,
+}
+
+impl SourceKind {
+    /// The name used on the command line, in the audit log and in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Fanotify => "fanotify",
+            SourceKind::ProcConnector => "proc-connector",
+            SourceKind::Scan => "scan",
+            SourceKind::Wmi => "wmi",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -77,6 +144,7 @@ mod tests {
             name: "comm".into(),
             exe: Some("/opt/x/AnyDesk".into()),
             cmdline: vec!["/tmp/argv0name".into()],
+            uid: None,
             user: None,
         };
         let names: Vec<_> = facts.candidate_names().collect();

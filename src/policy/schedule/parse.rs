@@ -19,8 +19,8 @@ use super::{
     Contact, DEFAULT_TIMEZONE, FACILITIES, LogSettings, MaintenanceWindow, Mode, Remote, Schedule,
     Tools, Transport, When, local_instant,
 };
-use crate::catalog::Catalog;
-use crate::diagnostic::{Diagnostic, closest};
+use crate::policy::catalog::Catalog;
+use crate::policy::diagnostic::{Diagnostic, closest};
 
 const TOP_KEYS: &[&str] = &["mode", "timezone", "contact", "notify", "log", "window"];
 const LOG_KEYS: &[&str] = &["local", "remote", "facility"];

@@ -1,0 +1,285 @@
+//! The command line as data: every command and option, with the help text
+//! `varco --help` prints. Options several commands share are defined once
+//! and flattened in.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::policy::schedule::Mode;
+use crate::source::Choice;
+
+/// varco — remote-access gatekeeper for ANPR workstations.
+///
+/// Remote-desktop tools (AnyDesk, TeamViewer, VNC, …) run only inside the
+/// maintenance windows agreed in advance with the contracted IT company.
+#[derive(Debug, Parser)]
+#[command(name = "varco", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--config FILE`: the approved-windows file.
+#[derive(Debug, Clone, Args)]
+pub struct WindowsFile {
+    /// The approved-windows file [default: /etc/varco/approved-windows.toml
+    /// if /etc/varco exists, else the user config folder, else the
+    /// embedded default: no windows, block mode]
+    #[arg(id = "config", long = "config", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
+/// `--catalog FILE`: IT's catalog extension.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogFile {
+    /// IT's catalog extension [default: catalog.toml next to the windows
+    /// file, if present].
+    #[arg(id = "catalog", long = "catalog", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
+/// `--audit-log FILE`: the daemon's audit log.
+#[derive(Debug, Clone, Args)]
+pub struct AuditFile {
+    /// The audit log (JSON lines) [default: /var/log/varco/audit.jsonl for
+    /// the system service, else the user data folder].
+    #[arg(id = "audit_log", long = "audit-log", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
+/// `--agent-dir DIR`: where session agents listen.
+#[derive(Debug, Clone, Args)]
+pub struct AgentDir {
+    /// Where session agents listen: DIR/<uid>/varco-agent.sock (Linux).
+    #[arg(id = "agent_dir", long = "agent-dir", value_name = "DIR", default_value = crate::agent::DEFAULT_BASE)]
+    pub path: PathBuf,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch for remote-access tools and enforce the approved windows.
+    Run(RunArgs),
+    /// Show varco's notifications in this desktop session (started at
+    /// login; receives them from the varco service).
+    Agent {
+        /// Where the agent listens.
+        #[command(flatten)]
+        agent_dir: AgentDir,
+        /// Windows: send a test notice to the agent of this session and
+        /// print its answer, to check that it runs and can show toasts.
+        #[arg(long)]
+        test: bool,
+    },
+    /// Write the incident report for the Polizia Postale and the
+    /// Direzione Centrale per i Servizi Demografici.
+    Report {
+        /// Only events from this day (YYYY-MM-DD, local time) or instant
+        /// (RFC 3339) on.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Write FILE.md and FILE.html (printable) instead of Markdown on
+        /// standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The audit log to read.
+        #[command(flatten)]
+        audit_log: AuditFile,
+        /// The approved-windows file.
+        #[command(flatten)]
+        config: WindowsFile,
+    },
+    /// Check an approved-windows file (and the catalog.toml next to it)
+    /// before deploying it.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+        /// IT's catalog extension [default: catalog.toml next to FILE].
+        #[command(flatten)]
+        catalog: CatalogFile,
+    },
+    /// Show the windows open now and the next ones.
+    Status {
+        /// The approved-windows file.
+        #[command(flatten)]
+        config: WindowsFile,
+        /// The daemon's audit log, where it says which source runs.
+        #[command(flatten)]
+        audit_log: AuditFile,
+        /// IT's catalog extension.
+        #[command(flatten)]
+        catalog: CatalogFile,
+    },
+    /// The catalog of remote-access tools varco knows.
+    Catalog {
+        /// What to show.
+        #[command(subcommand)]
+        command: CatalogCommand,
+        /// IT's catalog extension [default: catalog.toml next to the
+        /// windows file, if present].
+        #[arg(long, value_name = "FILE", global = true)]
+        catalog: Option<PathBuf>,
+    },
+    /// Find remote-access tools on this workstation: installed, portable
+    /// copies (Downloads, Desktop, temporary folders) and running now, each
+    /// with what the approved windows allow for it. Read-only.
+    Scan {
+        /// The approved-windows file.
+        #[command(flatten)]
+        config: WindowsFile,
+        /// IT's catalog extension.
+        #[command(flatten)]
+        catalog: CatalogFile,
+        /// Folder to search instead of the default ones (every user's
+        /// Downloads/Scaricati, Desktop/Scrivania and temporary folders,
+        /// the system temporary folders, /opt, /Applications, Program
+        /// Files). Repeat for several.
+        #[arg(long = "root", value_name = "DIR")]
+        roots: Vec<PathBuf>,
+        /// How many folders deep to search under each root.
+        #[arg(long, value_name = "N", default_value_t = 6)]
+        max_depth: usize,
+    },
+    /// Windows: install, remove, start or stop the varco service.
+    Service {
+        /// What to do with the service.
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+}
+
+/// `varco run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The approved-windows file.
+    #[command(flatten)]
+    pub config: WindowsFile,
+    /// Where to append the audit log.
+    #[command(flatten)]
+    pub audit_log: AuditFile,
+    /// Override the file's mode.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Scan interval in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub poll_ms: u64,
+    /// Where process starts come from: `auto` takes the best that works
+    /// here (fanotify, then proc-connector, then scan) and records why.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    pub source: SourceArg,
+    /// Trials only: with fanotify, mark just the filesystem holding
+    /// PATH (repeatable) instead of every local one.
+    #[arg(long, value_name = "PATH")]
+    pub fanotify_only: Vec<PathBuf>,
+    /// Who shows the operator what happened: `session` (this process,
+    /// running in the desktop session) or `agent` (the `varco agent` of
+    /// the user who started the tool). [default: agent when running as a
+    /// system service, else session]
+    #[arg(long, value_enum)]
+    pub notify: Option<NotifyArg>,
+    /// Where session agents listen.
+    #[command(flatten)]
+    pub agent_dir: AgentDir,
+    /// IT's catalog extension.
+    #[command(flatten)]
+    pub catalog: CatalogFile,
+}
+
+/// `varco service …`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Install (or repair) the service, %ProgramData%\varco with its
+    /// permissions, the Event Log source and the agent at logon.
+    Install,
+    /// Stop and remove the service and the agent's logon entry; keeps
+    /// %ProgramData%\varco.
+    Uninstall,
+    /// Start the installed service.
+    Start,
+    /// Stop the service (enforcement is off until it starts again).
+    Stop,
+    /// The service's own entry point, started by the service manager.
+    #[command(hide = true)]
+    Run,
+}
+
+/// `varco catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List every known tool with its id and executable names.
+    List,
+    /// Tell whether an executable name, or a file, is a known tool (exit 0,
+    /// printing its id and how it matched) or not (exit 1). A file is also
+    /// recognised by its content: PE version resource, signer, markers.
+    Lookup {
+        /// An executable file name (AnyDesk.exe) or the path of a file.
+        name: String,
+    },
+}
+
+/// `--notify`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NotifyArg {
+    /// This process shows notifications in its own session.
+    Session,
+    /// The session agents show them.
+    Agent,
+}
+
+/// `--source`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SourceArg {
+    /// The best that works here.
+    Auto,
+    /// fanotify pre-exec denial (Linux, root).
+    Fanotify,
+    /// Netlink exec events (Linux, root).
+    ProcConnector,
+    /// The portable periodic scan.
+    Scan,
+}
+
+impl From<SourceArg> for Choice {
+    fn from(s: SourceArg) -> Choice {
+        match s {
+            SourceArg::Auto => Choice::Auto,
+            SourceArg::Fanotify => Choice::Fanotify,
+            SourceArg::ProcConnector => Choice::ProcConnector,
+            SourceArg::Scan => Choice::Scan,
+        }
+    }
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// Stop tools outside every window.
+    Block,
+    /// Leave them running and tell the operator.
+    Alert,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Block => Mode::Block,
+            ModeArg::Alert => Mode::Alert,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap checks the definitions only when they are used: a clash of
+    /// ids between flattened options would otherwise surface as a panic at
+    /// the first `varco` run.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

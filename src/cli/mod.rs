@@ -1,0 +1,166 @@
+//! The command line: [`args`] says what can be asked; one module per
+//! command does it, calling the library and turning its errors into
+//! messages that say what happened and what to do.
+
+pub mod args;
+mod catalog;
+mod check;
+mod report;
+mod run;
+mod scan;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::policy::catalog::Catalog;
+use crate::policy::files::{self, ConfigSource, LoadError};
+use args::{CatalogFile, Cli, Command, WindowsFile};
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Run(_) | Command::Agent { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VARCO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let embedded = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "varco: the embedded catalog is invalid (a build defect, please report it):\n{e}"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Report {
+            since,
+            out,
+            audit_log,
+            config,
+        } => report::report(
+            since.as_deref(),
+            out.as_deref(),
+            &audit_log
+                .path
+                .unwrap_or_else(crate::effect::audit::default_path),
+            &windows_source(config),
+            &embedded,
+        ),
+        Command::Check { file, catalog } => check::check(&embedded, &file, catalog),
+        Command::Service { action } => service(action),
+        Command::Agent { agent_dir, test } => agent(&agent_dir.path, test),
+        Command::Status {
+            config,
+            audit_log,
+            catalog,
+        } => status::status(
+            &embedded,
+            windows_source(config),
+            catalog,
+            &audit_log
+                .path
+                .unwrap_or_else(crate::effect::audit::default_path),
+        ),
+        Command::Catalog { command, catalog } => {
+            catalog::catalog(&embedded, command, CatalogFile { path: catalog })
+        }
+        Command::Scan {
+            config,
+            catalog,
+            roots,
+            max_depth,
+        } => scan::scan(&embedded, windows_source(config), catalog, roots, max_depth),
+    }
+}
+
+/// The windows file named with `--config`, else the default one.
+fn windows_source(arg: WindowsFile) -> ConfigSource {
+    arg.path
+        .map_or_else(files::default_source, ConfigSource::File)
+}
+
+/// The embedded catalog plus IT's extension (`--catalog`, else
+/// `catalog.toml` next to the windows file when present).
+fn with_extension(
+    embedded: &Catalog,
+    explicit: CatalogFile,
+    windows: &ConfigSource,
+) -> Result<Catalog, LoadError> {
+    let (path, is_explicit): (Option<PathBuf>, bool) = match explicit.path {
+        Some(p) => (Some(p), true),
+        None => (files::default_catalog_path(windows), false),
+    };
+    match path {
+        Some(p) => files::load_catalog(embedded, &p, is_explicit, crate::sys::is_privileged()),
+        None => Ok(embedded.clone()),
+    }
+}
+
+fn service(action: args::ServiceAction) -> ExitCode {
+    use args::ServiceAction;
+    let result = match action {
+        ServiceAction::Install => crate::service::install(),
+        ServiceAction::Uninstall => crate::service::uninstall(),
+        ServiceAction::Start => crate::service::start(),
+        ServiceAction::Stop => crate::service::stop(),
+        ServiceAction::Run => crate::service::run_service(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("varco service: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `varco agent [--test]`.
+fn agent(agent_dir: &std::path::Path, test: bool) -> ExitCode {
+    if test {
+        #[cfg(windows)]
+        return match crate::agent::test_notice() {
+            Ok(answer) => match (answer.shown, answer.why) {
+                (true, _) => {
+                    println!("agent answered: shown");
+                    ExitCode::SUCCESS
+                }
+                (false, why) => {
+                    let why = why.map(|w| w.to_string()).unwrap_or_default();
+                    println!("agent answered: not shown: {why}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => {
+                eprintln!("varco agent --test: {e}");
+                ExitCode::FAILURE
+            }
+        };
+        #[cfg(not(windows))]
+        {
+            eprintln!(
+                "varco agent --test: available on Windows only; on Linux check the agent with `systemctl --user status varco-agent`"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    match crate::agent::serve(agent_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("varco agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `varco status`: the windows open now and next, and which source the
+//! daemon runs.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+
+use super::args::CatalogFile;
+use crate::effect::audit::{Event, parse_all};
+use crate::policy::catalog::Catalog;
+use crate::policy::files::{self, ConfigSource, LoadError};
+use crate::policy::schedule::{MaintenanceWindow, Schedule, Tools, When};
+use crate::source;
+
+/// Prints the status; fails when the windows file or catalog has a problem.
+pub fn status(
+    embedded: &Catalog,
+    windows: ConfigSource,
+    extension: CatalogFile,
+    audit_log: &Path,
+) -> ExitCode {
+    let code = match super::with_extension(embedded, extension, &windows) {
+        Ok(catalog) => windows_status(windows, &catalog),
+        Err(e) => {
+            println!("PROBLEM: {e}");
+            println!("→ only the embedded catalog is in force (fail closed)");
+            let _ = windows_status(windows, embedded);
+            ExitCode::FAILURE
+        }
+    };
+    source_status(audit_log);
+    code
+}
+
+/// Loads the windows file, printing which one and any problem; a problem
+/// means no window is open (fail closed).
+pub fn schedule_shown(source: &ConfigSource, catalog: &Catalog) -> (Schedule, Option<LoadError>) {
+    let (schedule, problem) = match source {
+        ConfigSource::EmbeddedDefault => (Schedule::fail_closed(), None),
+        ConfigSource::File(path) => match files::load(path, catalog, false) {
+            Ok(s) => (s, None),
+            Err(e) => (Schedule::fail_closed(), Some(e)),
+        },
+    };
+    println!("windows file: {}", source.describe());
+    if let ConfigSource::File(path) = &source
+        && path.exists()
+    {
+        match crate::sys::untrusted_reason(path) {
+            None => println!("permissions: only administrators can change it"),
+            Some(why) => {
+                println!("PERMISSIONS: {why} → the system service refuses this file (fail closed)")
+            }
+        }
+    }
+    if let Some(e) = &problem {
+        println!("PROBLEM: {e}");
+        println!("→ no window is open until the file is fixed (fail closed)");
+    }
+    (schedule, problem)
+}
+
+fn windows_status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
+    let now = Timestamp::now();
+    let (schedule, problem) = schedule_shown(&source, catalog);
+    println!(
+        "mode: {}   zone: {}   now: {}",
+        schedule.mode.as_str(),
+        schedule.timezone_name,
+        schedule.local(now)
+    );
+    if let Some(phone) = &schedule.contact.phone {
+        println!(
+            "contact: {} {phone}",
+            schedule.contact.company.as_deref().unwrap_or("")
+        );
+    }
+    let open = schedule.open_at(now);
+    println!("open now: {}", if open.is_empty() { "none" } else { "" });
+    for (w, o) in open {
+        println!(
+            "  {}  until {}  tools: {}{}",
+            w.id,
+            schedule.local(o.end),
+            tools_text(&w.tools),
+            who(w)
+        );
+    }
+    let upcoming = schedule.upcoming(now);
+    println!("next: {}", if upcoming.is_empty() { "none" } else { "" });
+    for (w, o) in upcoming.iter().take(10) {
+        let kind = match w.when {
+            When::Once { .. } => "one-off",
+            When::Weekly { .. } => "recurring",
+        };
+        println!(
+            "  {}  {} → {}  tools: {}  ({kind}){}",
+            w.id,
+            schedule.local(o.start),
+            schedule.local(o.end),
+            tools_text(&w.tools),
+            who(w)
+        );
+    }
+    if problem.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn tools_text(t: &Tools) -> String {
+    match t {
+        Tools::Any => "any remote tool".into(),
+        Tools::Only(ids) => ids.join(", "),
+    }
+}
+
+fn who(w: &MaintenanceWindow) -> String {
+    w.technician
+        .as_ref()
+        .map(|t| format!("  technician: {t}"))
+        .unwrap_or_default()
+}
+
+/// Which source the daemon runs (from its last `started` record) and which
+/// would work here now.
+fn source_status(audit_log: &Path) {
+    let text = std::fs::read_to_string(audit_log).unwrap_or_default();
+    let last = parse_all(&text)
+        .filter(|r| matches!(r.event, Event::Started | Event::Stopped))
+        .last();
+    match last {
+        Some(r) if r.event == Event::Started => println!(
+            "daemon: source {} since {} — {}",
+            r.source.map_or("?", |s| s.as_str()),
+            r.time,
+            r.reason.as_deref().unwrap_or("")
+        ),
+        Some(r) => println!(
+            "daemon: stopped at {} ({})",
+            r.time,
+            r.reason.as_deref().unwrap_or("")
+        ),
+        None => println!(
+            "daemon: no start recorded in {} (pass --audit-log FILE)",
+            audit_log.display()
+        ),
+    }
+    let here: Vec<String> = source::availability()
+        .into_iter()
+        .map(|(name, r)| match r {
+            Ok(()) => format!("{name}: available"),
+            Err(why) => format!("{name}: unavailable — {why}"),
+        })
+        .collect();
+    println!("event sources here: {}", here.join("; "));
+}

@@ -1,0 +1,304 @@
+//! `varco run`: wires a process source, the decision and the effects
+//! together, and stops cleanly.
+//!
+//! The daemon holds no policy of its own. Sources judge every process
+//! (identification, then the decision) and report the remote tools; the
+//! daemon carries each decision out — the kill first — and only then has
+//! it recorded and told ([`tell`]). Once a second it re-reads IT's files
+//! ([`reload`]) and decides again on the tools it admitted, so a
+//! maintenance session does not outlive its window.
+
+pub mod reload;
+pub mod tell;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use crate::decide::{Decision, Verdict};
+use crate::effect::audit::{AuditLog, AuditSink};
+use crate::effect::stop::{self, Outcome};
+use crate::facts::ProcessFacts;
+use crate::messages::{Lang, Texts};
+use crate::policy::SharedPolicy;
+use crate::policy::catalog::{Catalog, CatalogError};
+use crate::policy::files::ConfigSource;
+use crate::policy::schedule::Mode;
+use crate::source::{self, Choice, Judge, Observation};
+use crate::sys;
+use reload::{Change, Files};
+pub use tell::NotifyRoute;
+use tell::{Teller, Told};
+
+/// How often IT's files are re-read and admitted tools re-checked.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What `varco run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The windows file.
+    pub config: ConfigSource,
+    /// The audit log.
+    pub audit_log: PathBuf,
+    /// Mode from the command line, overriding the file.
+    pub mode: Option<Mode>,
+    /// Scan interval.
+    pub poll: Duration,
+    /// Who shows the operator what happened.
+    pub notify: NotifyRoute,
+    /// Where session agents listen (Linux: `DIR/<uid>/varco-agent.sock`).
+    pub agent_base: PathBuf,
+    /// IT's catalog extension; `None`: `catalog.toml` next to the windows
+    /// file, if present.
+    pub catalog: Option<PathBuf>,
+    /// The process source asked for.
+    pub source: Choice,
+    /// Trials: fanotify marks only these paths' filesystems.
+    pub fanotify_only: Vec<PathBuf>,
+}
+
+/// Why the daemon could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The embedded catalog is broken (a build defect).
+    #[error("the embedded catalog is invalid (this is a build defect, please report it): {0}")]
+    Catalog(#[from] CatalogError),
+    /// The async runtime or a thread could not start.
+    #[error("cannot start: {0}")]
+    Io(#[from] std::io::Error),
+    /// The process source stopped: enforcement would be off.
+    #[error("the process source '{0}' stopped; exiting so the service manager restarts varco")]
+    SourceStopped(&'static str),
+}
+
+/// Runs until SIGTERM/SIGINT (Ctrl-C).
+pub fn run(options: Options) -> Result<(), DaemonError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_async(options, None))
+}
+
+/// Runs until SIGTERM/SIGINT or until `stop` fires (or is dropped): the
+/// Windows service stops this way when the service manager asks.
+pub fn run_until(
+    options: Options,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), DaemonError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_async(options, Some(stop)))
+}
+
+async fn run_async(
+    options: Options,
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<(), DaemonError> {
+    // The policy is loaded before the source starts: a source that answers
+    // the kernel decides with the real windows from its first event.
+    let mut files = Files::new(
+        options.config.clone(),
+        options.catalog.clone(),
+        Catalog::embedded()?,
+    );
+    let (policy, problems) = files.initial(options.mode);
+    let policy = SharedPolicy::new(policy);
+
+    let (syslog, syslog_control) = crate::effect::syslog::Syslog::new();
+    syslog_control.configure(&policy.current().schedule.log);
+    let report = crate::report::AutoReport::new(&options.audit_log, options.config.clone());
+    let report_hint = report.hint();
+    let sinks = || -> Vec<Box<dyn AuditSink>> {
+        let mut sinks: Vec<Box<dyn AuditSink>> =
+            vec![Box::new(syslog.clone()), Box::new(report.clone())];
+        sinks.extend(crate::effect::eventlog::sinks());
+        sinks
+    };
+    let audit = match AuditLog::open(&options.audit_log, sinks()) {
+        Ok(a) => a,
+        Err(e) => {
+            // Enforcement matters more than the file: go on, and say so on
+            // every record (they still reach the service log via stderr).
+            tracing::error!(
+                "cannot open the audit log {}: {e}; records go to the service log only — pass --audit-log FILE",
+                options.audit_log.display()
+            );
+            AuditLog::stderr(sinks())?
+        }
+    };
+    let mut teller = Teller::new(
+        audit,
+        options.notify,
+        &options.agent_base,
+        Texts::load(Lang::from_env()),
+        report_hint,
+        options.config.describe(),
+    );
+
+    let source = source::select(
+        &source::Settings {
+            choice: options.source,
+            poll: options.poll,
+            fanotify_only: options.fanotify_only.clone(),
+        },
+        &policy,
+    );
+    let (kind, reason) = (source.kind(), source.reason());
+    // Started at once: a fanotify source has marked filesystems, and execs
+    // wait for its loop.
+    let (tx, mut rx) = mpsc::channel::<Observation>(4096);
+    std::thread::Builder::new()
+        .name(format!("varco-source-{}", kind.as_str()))
+        .spawn(move || source.run(tx))?;
+    teller.started(&policy.current(), kind, &reason);
+    for change in problems {
+        tell_change(&mut teller, &policy, change, &syslog_control);
+    }
+
+    let mut daemon = Daemon {
+        judge: Judge::new(policy.clone()),
+        policy,
+        teller,
+        admitted: Vec::new(),
+    };
+    let mut tick = tokio::time::interval(TICK);
+    let shutdown = async move {
+        match stop {
+            Some(stop) => tokio::select! {
+                why = sys::shutdown_signal() => why,
+                _ = stop => "stop requested by the service manager",
+            },
+            None => sys::shutdown_signal().await,
+        }
+    };
+    tokio::pin!(shutdown);
+    let result = loop {
+        tokio::select! {
+            obs = rx.recv() => match obs {
+                Some(obs) => daemon.observe(obs),
+                None => break Err(DaemonError::SourceStopped(kind.as_str())),
+            },
+            _ = tick.tick() => {
+                for change in files.reload(&daemon.policy) {
+                    tell_change(&mut daemon.teller, &daemon.policy, change, &syslog_control);
+                }
+                daemon.recheck_admitted();
+            }
+            _ = daemon.teller.reap(), if daemon.teller.has_pending() => {}
+            why = &mut shutdown => {
+                tracing::info!("{why}: stopping");
+                break Ok(());
+            }
+        }
+    };
+    let why = match &result {
+        Ok(()) => "signal".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let policy = daemon.policy.current();
+    daemon.teller.close(&policy, why).await;
+    result
+}
+
+/// Records what a (re)load found; a new windows file also re-aims syslog.
+fn tell_change(
+    teller: &mut Teller,
+    policy: &SharedPolicy,
+    change: Change,
+    syslog: &crate::effect::syslog::Control,
+) {
+    let p = policy.current();
+    match change {
+        Change::WindowsReloaded { path, windows } => {
+            syslog.configure(&p.schedule.log);
+            teller.reloaded(&p, &path, windows);
+        }
+        Change::CatalogReloaded { .. } => {}
+        Change::Problem { reason } => teller.config_error(&p, &reason),
+    }
+}
+
+/// The running enforcer: carries decisions out and remembers what it let
+/// run.
+struct Daemon {
+    policy: SharedPolicy,
+    /// For the re-decisions when windows close.
+    judge: Judge,
+    teller: Teller,
+    /// Tools running inside a window, decided again when windows close.
+    admitted: Vec<(ProcessFacts, Decision)>,
+}
+
+impl Daemon {
+    fn observe(&mut self, obs: Observation) {
+        let now = Timestamp::now();
+        match obs {
+            Observation::Started { facts, decision } => self.carry_out(facts, decision, None, now),
+            Observation::Enforced { facts, decision } => {
+                let told = Told {
+                    before_start: true,
+                    ..Told::default()
+                };
+                self.teller
+                    .decision(&self.policy.current(), &facts, &decision, told, now);
+            }
+        }
+    }
+
+    /// Carries out a decision: the kill first, then the record and the
+    /// notification.
+    fn carry_out(
+        &mut self,
+        facts: ProcessFacts,
+        decision: Decision,
+        reason: Option<String>,
+        now: Timestamp,
+    ) {
+        let outcome = (decision.verdict == Verdict::Blocked).then(|| stop::stop(&facts));
+        if let Some(Outcome::NotStopped { error }) = &outcome {
+            tracing::error!(
+                "could not stop {} (pid {}): {error}",
+                decision.tool_name,
+                facts.pid
+            );
+        }
+        let told = Told {
+            outcome,
+            reason,
+            before_start: false,
+        };
+        self.teller
+            .decision(&self.policy.current(), &facts, &decision, told, now);
+        if decision.verdict == Verdict::Allowed {
+            self.admitted.push((facts, decision));
+        }
+    }
+
+    /// Tools admitted by a window are decided again once it closes (or the
+    /// file no longer admits them): a maintenance session does not outlive
+    /// its window.
+    fn recheck_admitted(&mut self) {
+        if self.admitted.is_empty() {
+            return;
+        }
+        let now = Timestamp::now();
+        let admitted = std::mem::take(&mut self.admitted);
+        for (facts, before) in admitted {
+            if sys::start_marker(facts.pid) != Some(facts.start_marker) {
+                continue; // exited
+            }
+            match self.judge.judge(&facts, now) {
+                Some(d) if d.verdict == Verdict::Allowed => self.admitted.push((facts, d)),
+                Some(d) => {
+                    let window = before.window.map(|w| w.id).unwrap_or_default();
+                    let reason = format!("window \"{window}\" is no longer open");
+                    self.carry_out(facts, d, Some(reason), now);
+                }
+                None => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! One line of the audit log, as a type: written with serde by the audit
+//! writer, read back with serde by `varco report` and `varco status`, so
+//! the log's format and its readers can never drift apart.
+//!
+//! Every field a log tool may filter on is a value of its own (no outcome
+//! or reason to parse out of a sentence): `event`, `outcome`,
+//! `not_notified`, `source` and `matched_by` are enums, the user's numeric
+//! `uid` stands beside the name.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::tz::{Offset, TimeZone};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::effect::notify::NotShown;
+use crate::effect::stop::Outcome;
+use crate::facts::SourceKind;
+use crate::policy::catalog::MatchedBy;
+use crate::policy::schedule::Mode;
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A remote tool ran inside a window.
+    Allowed,
+    /// A remote tool was stopped (or refused before it started).
+    Blocked,
+    /// A remote tool runs outside every window in alert mode.
+    Alerted,
+    /// The windows file is missing, unreadable, invalid or untrusted.
+    ConfigError,
+    /// An edited windows file was loaded and is now in force.
+    ConfigReloaded,
+    /// The daemon started.
+    Started,
+    /// The daemon stopped.
+    Stopped,
+}
+
+impl Event {
+    /// The word used in the log (`blocked`, `config_error`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Allowed => "allowed",
+            Event::Blocked => "blocked",
+            Event::Alerted => "alerted",
+            Event::ConfigError => "config_error",
+            Event::ConfigReloaded => "config_reloaded",
+            Event::Started => "started",
+            Event::Stopped => "stopped",
+        }
+    }
+}
+
+/// When a record was made: an instant, written with the UTC offset of the
+/// windows file's zone at that instant (RFC 3339, milliseconds), so a
+/// person reads office time and a machine reads an exact instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordTime {
+    /// The instant.
+    pub at: Timestamp,
+    /// The offset it is written with.
+    pub offset: Offset,
+}
+
+/// The layout of [`RecordTime`] in the log.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f%:z";
+
+impl RecordTime {
+    /// `at`, shown in `tz`.
+    pub fn new(at: Timestamp, tz: &TimeZone) -> RecordTime {
+        RecordTime {
+            at,
+            offset: tz.to_offset(at),
+        }
+    }
+}
+
+impl fmt::Display for RecordTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let local = self.at.to_zoned_datetime(TimeZone::fixed(self.offset));
+        write!(f, "{}", local.strftime(TIME_FORMAT))
+    }
+}
+
+impl std::str::FromStr for RecordTime {
+    type Err = jiff::Error;
+
+    fn from_str(s: &str) -> Result<RecordTime, jiff::Error> {
+        let at: Timestamp = s.parse()?;
+        let offset = jiff::fmt::strtime::parse(TIME_FORMAT, s)
+            .ok()
+            .and_then(|t| t.offset())
+            .unwrap_or(Offset::UTC);
+        Ok(RecordTime { at, offset })
+    }
+}
+
+impl Serialize for RecordTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordTime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RecordTime, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One line of the audit log. The first fields are always present (null
+/// when they do not apply), so log tools can rely on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// When.
+    pub time: RecordTime,
+    /// What happened.
+    pub event: Event,
+    /// Catalog id of the tool.
+    pub tool: Option<String>,
+    /// Its process id.
+    pub pid: Option<u32>,
+    /// Its executable path.
+    pub exe: Option<String>,
+    /// The name of the account it ran as, when it resolves.
+    pub user: Option<String>,
+    /// The numeric id (Unix uid) of that account, kept when no name
+    /// resolves (users from a directory).
+    pub uid: Option<u32>,
+    /// The window that admitted it.
+    pub window: Option<String>,
+    /// The technician announced for that window.
+    pub technician: Option<String>,
+    /// The mode in force.
+    pub mode: Mode,
+    /// The workstation.
+    pub host: Option<String>,
+    /// How the tool was recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<MatchedBy>,
+    /// The tool's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    /// The full command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+    /// What enforcement achieved: `outcome` (`stopped`, `already_exited`,
+    /// `refused_before_start`, `not_stopped`) with `stopped_processes` or
+    /// `stop_error` beside it.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Why (config errors, re-decisions when a window closes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// True when the tool was refused before it ran a single instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_start: Option<bool>,
+    /// The event source that saw it (on `started`: the one running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceKind>,
+    /// The windows file in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// varco's version, on `started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// SHA-256 of the executable, computed by varco right after the
+    /// decision (for the incident report: identifies the exact file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe_sha256: Option<String>,
+    /// Whether the operator was shown a notification for this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified: Option<bool>,
+    /// Why the operator was not told: `not_notified` (`rate_limit`,
+    /// `no_agent`, …) with `not_notified_detail` beside it.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub not_notified: Option<NotShown>,
+    /// Notifications for this tool held back by the rate limit since the
+    /// previous one shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<u32>,
+}
+
+impl Record {
+    /// A record of `event` at `now`, shown in `tz`, with every optional
+    /// field empty.
+    pub fn new(event: Event, now: Timestamp, tz: &TimeZone, mode: Mode) -> Record {
+        Record {
+            time: RecordTime::new(now, tz),
+            event,
+            tool: None,
+            pid: None,
+            exe: None,
+            user: None,
+            uid: None,
+            window: None,
+            technician: None,
+            mode,
+            host: sysinfo::System::host_name().ok(),
+            matched_by: None,
+            tool_name: None,
+            cmdline: None,
+            outcome: None,
+            reason: None,
+            before_start: None,
+            source: None,
+            config: None,
+            version: None,
+            exe_sha256: None,
+            notified: None,
+            not_notified: None,
+            held_back: None,
+        }
+    }
+
+    /// Reads one line of the log; `None` for a line that is not a record
+    /// (a torn last line after a power cut, a line from a future version
+    /// with an event this one does not know).
+    pub fn parse(line: &str) -> Option<Record> {
+        serde_json::from_str(line).ok()
+    }
+
+    /// The user as a person reads it: the name, else `uid N`.
+    pub fn who(&self) -> Option<String> {
+        match (&self.user, self.uid) {
+            (Some(name), _) => Some(name.clone()),
+            (None, Some(uid)) => Some(format!("uid {uid}")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Every record in `text` (one JSON object per line), skipping lines that
+/// are not records.
+pub fn parse_all(text: &str) -> impl Iterator<Item = Record> + '_ {
+    text.lines().filter_map(Record::parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocked() -> Record {
+        let tz = TimeZone::get("Europe/Rome").unwrap();
+        let now: Timestamp = "2025-11-26T13:30:00Z".parse().unwrap();
+        let mut r = Record::new(Event::Blocked, now, &tz, Mode::Block);
+        r.tool = Some("anydesk".into());
+        r.pid = Some(42);
+        r.uid = Some(1000);
+        r.outcome = Some(Outcome::Stopped { processes: 3 });
+        r.not_notified = Some(NotShown::NoAgent {
+            detail: "uid 1000".into(),
+        });
+        r.notified = Some(false);
+        r.source = Some(SourceKind::ProcConnector);
+        r.matched_by = Some(MatchedBy::PeOriginalFilename);
+        r
+    }
+
+    #[test]
+    fn a_record_reads_back_as_the_same_value() {
+        let r = blocked();
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(Record::parse(&line), Some(r));
+    }
+
+    #[test]
+    fn fields_are_flat_values_a_log_tool_can_filter_on() {
+        let v: serde_json::Value = serde_json::to_value(blocked()).unwrap();
+        assert_eq!(v["time"], "2025-11-26T14:30:00.000+01:00");
+        assert_eq!(v["event"], "blocked");
+        assert_eq!(v["outcome"], "stopped");
+        assert_eq!(v["stopped_processes"], 3);
+        assert_eq!(v["not_notified"], "no_agent");
+        assert_eq!(v["not_notified_detail"], "uid 1000");
+        assert_eq!(v["source"], "proc-connector");
+        assert_eq!(v["matched_by"], "pe_original_filename");
+        assert_eq!(v["uid"], 1000);
+        for key in ["pid", "exe", "user", "window", "technician", "uid"] {
+            assert!(v.get(key).is_some(), "{key} always present");
+        }
+    }
+
+    #[test]
+    fn a_torn_or_foreign_line_is_not_a_record() {
+        assert_eq!(Record::parse("{\"time\":\"2025-11-26T14:"), None);
+        assert_eq!(Record::parse("not json"), None);
+    }
+
+    #[test]
+    fn the_time_keeps_its_instant_and_offset() {
+        let t: RecordTime = "2025-07-01T10:00:00.250+02:00".parse().unwrap();
+        assert_eq!(
+            t.at,
+            "2025-07-01T08:00:00.25Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(t.to_string(), "2025-07-01T10:00:00.250+02:00");
+    }
+}
