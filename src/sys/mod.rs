@@ -7,7 +7,7 @@
 pub mod acl;
 
 mod signal;
-pub use signal::shutdown_signal;
+pub use signal::{end_quietly_on_closed_pipe, shutdown_signal};
 
 #[cfg(target_os = "linux")]
 mod linux;
