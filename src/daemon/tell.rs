@@ -232,12 +232,19 @@ impl Teller {
         exe: Option<PathBuf>,
         notice: Result<(Notice, Audience), NotShown>,
     ) {
-        let notice = notice.and_then(|n| {
-            let tool = r.tool.clone().unwrap_or_default();
-            match self.throttle.admit(&tool, Instant::now()) {
+        let notice = notice.and_then(|(n, to)| {
+            // Warnings and quiet notes are limited apart: the quiet note
+            // that a tool was admitted must never hold back the warning
+            // that it was stopped when its window closed a minute later.
+            let key = format!(
+                "{}{}",
+                r.tool.as_deref().unwrap_or_default(),
+                if n.is_critical() { "" } else { " (note)" }
+            );
+            match self.throttle.admit(&key, Instant::now()) {
                 Admission::Show { held_back } => {
                     r.held_back = (held_back > 0).then_some(held_back);
-                    Ok(n)
+                    Ok((n, to))
                 }
                 Admission::HoldBack => Err(NotShown::RateLimit),
             }

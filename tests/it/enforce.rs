@@ -214,6 +214,9 @@ fn removing_the_window_stops_the_tool_it_had_admitted() {
         )
         .unwrap();
     assert!(r["reason"].as_str().unwrap().contains("INC-10"), "{r}");
+    // The quiet note of its admission, moments ago, must not have used up
+    // the warning that it was stopped.
+    assert_ne!(r["not_notified"], "rate_limit", "{r}");
 }
 
 #[test]
