@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Daemon, Scratch, exits_within, open_window, varco_bin, which};
+use crate::support::{Daemon, Scratch, exits_within, open_window, shm_segments, varco_bin, which};
 
 const PHONE: &str = "+39 06 1234567";
 
@@ -55,22 +55,6 @@ impl Drop for Desktop {
             }
         }
     }
-}
-
-/// Ids of the SysV shared-memory segments, only the detached ones when
-/// `detached`, from /proc/sysvipc/shm.
-fn shm_segments(detached: bool) -> Vec<u64> {
-    std::fs::read_to_string("/proc/sysvipc/shm")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let id = f.get(1)?.parse().ok()?;
-            let nattch: u64 = f.get(6)?.parse().ok()?;
-            (!detached || nattch == 0).then_some(id)
-        })
-        .collect()
 }
 
 impl Desktop {

@@ -10,6 +10,8 @@ mod cli;
 mod desktop;
 mod enforce;
 mod identify;
+#[cfg(target_os = "linux")]
+mod linux_servers;
 mod packaging;
 mod report;
 mod sources;

@@ -215,3 +215,22 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
         .map(|dir| Path::new(dir).join(program))
         .find(|p| p.is_file())
 }
+
+/// Ids of the SysV shared-memory segments, only the detached ones when
+/// `detached`, from /proc/sysvipc/shm. X and VNC servers a test kills leave
+/// theirs behind: a few dozen runs of the suite would fill the kernel's
+/// table (`shmget: No space left on device`), so tests remove the detached
+/// segments that appeared during their turn.
+pub fn shm_segments(detached: bool) -> Vec<u64> {
+    std::fs::read_to_string("/proc/sysvipc/shm")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let id = f.get(1)?.parse().ok()?;
+            let nattch: u64 = f.get(6)?.parse().ok()?;
+            (!detached || nattch == 0).then_some(id)
+        })
+        .collect()
+}
