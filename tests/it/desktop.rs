@@ -385,9 +385,13 @@ fn blocked_tool_shows_a_critical_italian_notification_on_a_real_desktop() {
             Duration::from_secs(8),
         )
         .expect("no blocked record");
-    assert_eq!(r["notified"], true, "{r}");
-    let sha = r["exe_sha256"].as_str().expect("no exe_sha256");
-    assert_eq!(sha.len(), 64, "{r}");
+    let n = d.notice_of(&r);
+    assert_eq!(n["notified"], true, "{n}");
+    let f = d
+        .follow_up(&r, "fingerprint", Duration::from_secs(8))
+        .expect("no fingerprint record");
+    let sha = f["exe_sha256"].as_str().expect("no exe_sha256");
+    assert_eq!(sha.len(), 64, "{f}");
     wait_until(
         "the Notify call in dbus-monitor",
         Duration::from_secs(5),
@@ -405,8 +409,9 @@ fn blocked_tool_shows_a_critical_italian_notification_on_a_real_desktop() {
             Duration::from_secs(8),
         )
         .expect("no record for the restart");
-    assert_eq!(r2["notified"], false, "{r2}");
-    assert_eq!(r2["not_notified"], "rate_limit", "{r2}");
+    let n2 = d.notice_of(&r2);
+    assert_eq!(n2["notified"], false, "{n2}");
+    assert_eq!(n2["not_notified"], "rate_limit", "{n2}");
     assert_eq!(
         desktop
             .received()
@@ -474,7 +479,7 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
             Duration::from_secs(8),
         )
         .expect("no blocked record");
-    assert_eq!(r["notified"], true, "{r}");
+    assert_eq!(d.notice_of(&r)["notified"], true, "{r}");
     wait_until("the agent's Notify call", Duration::from_secs(5), || {
         desktop.received().contains(PHONE)
     });
@@ -499,7 +504,7 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
     let r = d
         .wait_for(|r| r["event"] == "config_error", Duration::from_secs(10))
         .expect("no config_error record");
-    assert_eq!(r["notified"], true, "{r}");
+    assert_eq!(d.notice_of(&r)["notified"], true, "{r}");
     wait_until(
         "the config error notification",
         Duration::from_secs(5),
@@ -525,8 +530,9 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
             Duration::from_secs(10),
         )
         .expect("no blocked record without an agent");
-    assert_eq!(r["notified"], false, "{r}");
-    assert_eq!(r["not_notified"], "no_agent", "{r}");
+    let n = d.notice_of(&r);
+    assert_eq!(n["notified"], false, "{n}");
+    assert_eq!(n["not_notified"], "no_agent", "{n}");
 
     // An impostor listening where root's agent should be, as another
     // user: the enforcer sees its uid and sends nothing.
@@ -541,14 +547,15 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
             Duration::from_secs(10),
         )
         .expect("no blocked record with an impostor agent");
-    assert_eq!(r["notified"], false, "{r}");
-    assert_eq!(r["not_notified"], "failed", "{r}");
+    let n = d.notice_of(&r);
+    assert_eq!(n["notified"], false, "{n}");
+    assert_eq!(n["not_notified"], "failed", "{n}");
     assert!(
-        r["not_notified_detail"]
+        n["not_notified_detail"]
             .as_str()
             .unwrap()
             .contains("not trusted"),
-        "{r}"
+        "{n}"
     );
     drop(impostor);
     let heard = std::fs::read_to_string(&heard).unwrap_or_default();
@@ -1042,7 +1049,7 @@ fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
         )
         .expect("no blocked record");
     assert_eq!(r["user"], "nobody", "{r}");
-    assert_eq!(r["notified"], true, "{r}");
+    assert_eq!(d.notice_of(&r)["notified"], true, "{r}");
     wait_until(
         "the Notify call on nobody's bus",
         Duration::from_secs(5),
