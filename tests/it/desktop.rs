@@ -997,25 +997,40 @@ const NOBODY: u32 = 65534;
 
 #[test]
 fn an_operator_who_is_not_root_is_told_by_their_own_agent() {
-    operator_is_told_by_their_own_agent("desktop-user", &[]);
+    operator_is_told_by_their_own_agent("desktop-user", &[], NOBODY, "nobody");
 }
 
 /// The production setup: the root service refuses the exec (fanotify) and
 /// the operator's own agent still says so on their desktop.
 #[test]
 fn an_operator_whose_tool_is_refused_before_it_starts_is_told_by_their_agent() {
-    operator_is_told_by_their_own_agent("desktop-user-fanotify", &["--source", "fanotify"]);
+    operator_is_told_by_their_own_agent(
+        "desktop-user-fanotify",
+        &["--source", "fanotify"],
+        NOBODY,
+        "nobody",
+    );
 }
 
-fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
+/// The operator `uid` (named `user`) starts a tool outside every window:
+/// the root enforcer stops it (or refuses it, by `source`), records it
+/// under the name and uid, and the operator's own agent shows the notice
+/// on their own desktop.
+pub(crate) fn operator_is_told_by_their_own_agent(
+    name: &str,
+    source: &[&str],
+    uid: u32,
+    user: &str,
+) {
     let s = Scratch::new(name);
-    let desktop = Desktop::start_as(&s, Some(NOBODY));
+    let desktop = Desktop::start_as(&s, Some(uid));
     // What logind provides at login: the user's own runtime folder.
     let agents = s.path("run-user");
-    let own = agents.join(NOBODY.to_string());
+    let own = agents.join(uid.to_string());
     std::fs::create_dir_all(&own).unwrap();
+    let ids = format!("{uid}:{uid}");
     for (args, p) in [
-        (vec!["chown", "65534:65534"], &own),
+        (vec!["chown", ids.as_str()], &own),
         (vec!["chmod", "700"], &own),
     ] {
         assert!(
@@ -1027,20 +1042,20 @@ fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
                 .success()
         );
     }
-    let (_agent, _socket) = start_agent(&desktop, &agents, Some(NOBODY));
+    let (_agent, _socket) = start_agent(&desktop, &agents, Some(uid));
     let config = contact_file(&s, "");
     let mut d = system_enforcer_with(&s, &config, &agents, source);
     let tool = s.fake_tool("AnyDesk");
     // setpriv execs the tool in place: refused (fanotify), setpriv exits
     // with an error; otherwise the tool starts and is stopped.
-    let mut child = as_user(Some(NOBODY), tool.to_str().unwrap())
+    let mut child = as_user(Some(uid), tool.to_str().unwrap())
         .arg("60")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     assert!(
         exits_within(&mut child, Duration::from_secs(3)),
-        "nobody's AnyDesk not stopped"
+        "{user}'s AnyDesk not stopped"
     );
     let r = d
         .wait_for(
@@ -1048,10 +1063,11 @@ fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
             Duration::from_secs(8),
         )
         .expect("no blocked record");
-    assert_eq!(r["user"], "nobody", "{r}");
+    assert_eq!(r["user"], user, "{r}");
+    assert_eq!(r["uid"], uid, "{r}");
     assert_eq!(d.notice_of(&r)["notified"], true, "{r}");
     wait_until(
-        "the Notify call on nobody's bus",
+        "the Notify call on the operator's bus",
         Duration::from_secs(5),
         || desktop.received().contains(PHONE),
     );

@@ -11,6 +11,7 @@ mod desktop;
 mod enforce;
 mod identify;
 mod packaging;
+mod pipeline;
 mod report;
 mod sources;
 mod syslog;
