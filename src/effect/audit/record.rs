@@ -310,10 +310,12 @@ impl Record {
 
     /// A follow-up of this record (`notice`, `fingerprint`) at `now`:
     /// names it in `about` and repeats what a reader filtering on one line
-    /// needs (tool, pid, user, executable).
+    /// needs (tool, pid, user, executable, window).
     pub fn follow_up(&self, event: Event, now: Timestamp, tz: &TimeZone) -> Record {
         let mut r = Record::new(event, now, tz, self.mode);
         r.about = self.id.clone();
+        r.window = self.window.clone();
+        r.technician = self.technician.clone();
         r.tool = self.tool.clone();
         r.tool_name = self.tool_name.clone();
         r.pid = self.pid;
