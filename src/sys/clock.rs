@@ -20,8 +20,9 @@
 //! - **Jumps are noticed** ([`Clock::check`]): the wall time elapsed since
 //!   the last check is compared with the elapsed time of a clock nobody can
 //!   set (Linux: `CLOCK_BOOTTIME`, which also counts suspended time, so
-//!   waking from suspend is not a jump). The daemon checks once a tick and
-//!   records each jump as a `clock_jump`.
+//!   waking from suspend is not a jump; elsewhere the standard monotonic
+//!   clock, where waking up may show as a forward jump). The daemon checks
+//!   once a tick and records each jump as a `clock_jump`.
 //!
 //! Only an administrator (root, CAP_SYS_TIME; on Windows the
 //! SeSystemtimePrivilege that operators lack) can set the system clock,
@@ -111,10 +112,12 @@ impl Clock {
     }
 
     /// Whether the time decisions are taken at runs ahead of the wall
-    /// clock (it was set back and has not caught up yet), and by how much.
+    /// clock by more than [`JUMP_THRESHOLD`] (it was set back and has not
+    /// caught up yet), and by how much. Smaller differences are not told:
+    /// another thread may have read the clock a moment later.
     pub fn held(&self, wall: Timestamp) -> Option<SignedDuration> {
         let ahead = self.effective(wall).duration_since(wall);
-        (ahead > SignedDuration::ZERO).then_some(ahead)
+        (ahead.unsigned_abs() > JUMP_THRESHOLD && ahead.is_positive()).then_some(ahead)
     }
 
     /// Compares the wall clock with the monotonic clock since the last
@@ -243,6 +246,9 @@ mod tests {
             at("2025-11-26T14:00:05Z")
         );
         assert_eq!(c.held(at("2025-11-26T14:00:06Z")), None);
+        // A moment behind another thread's reading is not a held clock.
+        c.effective(at("2025-11-26T14:00:07.5Z"));
+        assert_eq!(c.held(at("2025-11-26T14:00:07Z")), None);
     }
 
     #[test]
