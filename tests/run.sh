@@ -27,6 +27,7 @@ PACKAGES=(
     rsyslog              # syslog: a real collector on loopback, started by the test
     util-linux           # desktop: setpriv runs the forged-notice client as nobody
     perl-base            # desktop: the forged-notice client
+    libnss-systemd       # pipeline: an operator from a directory (a /run/userdb record), not in /etc/passwd
 )
 
 # Debian's remote-desktop servers, installed without recommends (206

@@ -276,7 +276,8 @@ fn removing_the_window_stops_the_tool_it_had_admitted() {
     assert!(r["reason"].as_str().unwrap().contains("INC-10"), "{r}");
     // The quiet note of its admission, moments ago, must not have used up
     // the warning that it was stopped.
-    assert_ne!(r["not_notified"], "rate_limit", "{r}");
+    let n = d.notice_of(&r);
+    assert_ne!(n["not_notified"], "rate_limit", "{n}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod identify;
 #[cfg(target_os = "linux")]
 mod linux_servers;
 mod packaging;
+mod pipeline;
 mod report;
 mod sources;
 mod syslog;

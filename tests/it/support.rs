@@ -150,6 +150,27 @@ impl Daemon {
         }
     }
 
+    /// Waits for the `event` record (`notice`, `fingerprint`) that follows
+    /// up `record` (a decision or a `config_error`): what the operator was
+    /// told and the executable's hash come after the decision, in records
+    /// naming its `id` in `about`.
+    pub fn follow_up(&self, record: &Value, event: &str, timeout: Duration) -> Option<Value> {
+        let id = record["id"]
+            .as_str()
+            .expect("the record has no id")
+            .to_string();
+        self.wait_for(
+            |r| r["event"] == event && r["about"] == id.as_str(),
+            timeout,
+        )
+    }
+
+    /// The `notice` record about `record`: whether the operator was told.
+    pub fn notice_of(&self, record: &Value) -> Value {
+        self.follow_up(record, "notice", Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no notice record about {record}"))
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "TERM");
