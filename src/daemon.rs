@@ -24,7 +24,7 @@ use crate::policy::{Policy, SharedPolicy};
 use crate::process::ProcessFacts;
 use crate::schedule::{Mode, Schedule};
 use crate::source::{self, Choice, Observation};
-use crate::sys;
+use crate::sys::{self, sd_notify};
 
 /// How often the windows file is re-read and admitted tools re-checked.
 const TICK: Duration = Duration::from_secs(1);
@@ -243,6 +243,13 @@ async fn run_async(
     if let Some(e) = config_error {
         daemon.config_error(&e);
     }
+    // Under systemd (Type=notify): started only now, with marks in place.
+    let status = format!("enforcing with {name}: {reason}");
+    for state in [sd_notify::State::Status(&status), sd_notify::State::Ready] {
+        if let Err(e) = sd_notify::notify(state) {
+            tracing::warn!("cannot tell systemd {state:?}: {e}");
+        }
+    }
 
     let mut tick = tokio::time::interval(TICK);
     let shutdown = async move {
@@ -262,6 +269,8 @@ async fn run_async(
                 None => break Err(DaemonError::SourceStopped(daemon.source_name)),
             },
             _ = tick.tick() => {
+                // The unit's watchdog: a stuck loop gets varco restarted.
+                let _ = sd_notify::notify(sd_notify::State::Watchdog);
                 daemon.reload_catalog_if_changed();
                 daemon.reload_if_changed();
                 daemon.recheck_admitted();
@@ -269,6 +278,7 @@ async fn run_async(
             Some(_) = daemon.pending.join_next(), if !daemon.pending.is_empty() => {}
             why = &mut shutdown => {
                 tracing::info!("{why}: stopping");
+                let _ = sd_notify::notify(sd_notify::State::Stopping);
                 break Ok(());
             }
         }
