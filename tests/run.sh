@@ -17,6 +17,8 @@ PACKAGES=(
     gcc-mingw-w64-x86-64 # windows: links varco.exe, fake tools, the DLL shim; catalog: a PE with a version resource
     binutils-mingw-w64-x86-64 # catalog: windres for that PE
     zip                  # windows: the release zip (target/varco-windows.zip)
+    wixl                 # windows: builds the MSI (packaging/windows/build-msi.sh)
+    msitools             # windows: msiinfo reads the MSI's tables
     xvfb                 # desktop: a real X server without a screen
     x11-xserver-utils    # desktop: xsetroot paints the background for the screenshot
     dbus                 # desktop: a private session bus (dbus-daemon), dbus-monitor, dbus-send
