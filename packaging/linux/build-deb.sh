@@ -11,8 +11,9 @@
 # every crate linked in, the changelog) to target/debian-extra/ before
 # cargo-deb packs it all. Honours CARGO_TARGET_DIR.
 #
-# VARCO_BIN=path/to/varco packs that binary instead of building one (the
-# test suite packs the binary it has just built, to save a release build).
+# VARCO_BIN=path/to/varco packs that binary instead of building one, with
+# light compression (the test suite packs the binary it has just built, to
+# save a release build and 10 s of xz).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,7 +25,9 @@ fi
 
 extra=target/debian-extra
 mkdir -p "$extra"
+fast=()
 if [ -n "${VARCO_BIN:-}" ]; then
+    fast=(--fast)
     # cargo-deb takes the binary from $CARGO_TARGET_DIR/release.
     rm -rf "$extra/target"
     mkdir -p "$extra/target/release"
@@ -111,7 +114,7 @@ if [ -n "$missing" ]; then
 fi
 
 rm -f target/debian/varco_*.deb
-cargo deb --no-build --locked --output target/debian/ >&2
+cargo deb --no-build --locked "${fast[@]}" --output target/debian/ >&2
 deb="target/debian/varco_${version}_$(dpkg --print-architecture).deb"
 [ -f "$deb" ] || { echo "build-deb.sh: cargo-deb did not write $deb" >&2; ls target/debian >&2; exit 1; }
 echo "$deb"

@@ -445,4 +445,8 @@ fn deb_package_installs_checks_removes_and_purges_cleanly() {
     let after = varco_paths();
     let left: Vec<_> = after.difference(&before).collect();
     assert!(left.is_empty(), "left behind after purge: {left:?}");
+    eprintln!(
+        "package built, installed, checked and purged in {:?}",
+        started.elapsed()
+    );
 }
