@@ -479,7 +479,8 @@ fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
     let started = Instant::now();
     assert_eq!(next(), "WATCHDOG=1");
     assert_eq!(next(), "WATCHDOG=1");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    // Well inside WatchdogSec=20s even on a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(5));
     d.stop();
     let mut last = next();
     while last == "WATCHDOG=1" {
