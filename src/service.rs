@@ -101,8 +101,12 @@ mod windows {
         r"%SystemRoot%\Microsoft.NET\Framework64\v4.0.30319\EventLogMessages.dll";
     /// Registers varco's AppUserModelID, so toasts say "varco".
     const APP_ID_KEY: &str = r"Software\Classes\AppUserModelId\it.varco.Agent";
-    /// The example windows file written when IT has none yet.
-    const EXAMPLE: &str = include_str!("../config/approved-windows.example.toml");
+    /// The windows file written when IT has none yet: it opens no window
+    /// (the example's weekly window would admit every tool until 2027).
+    const DEFAULT_WINDOWS: &str = include_str!("../config/approved-windows.default.toml");
+    /// What Windows answers for a configuration level its service manager
+    /// does not implement (Wine has no restart-on-failure actions).
+    const ERROR_INVALID_LEVEL: i32 = 124;
 
     fn manager(
         action: &'static str,
@@ -154,7 +158,7 @@ mod windows {
         if !file.exists() {
             setup(
                 format!("cannot write {}", file.display()),
-                std::fs::write(&file, EXAMPLE),
+                std::fs::write(&file, DEFAULT_WINDOWS),
             )?;
         }
         setup(
@@ -210,26 +214,32 @@ mod windows {
             action_type: ServiceActionType::Restart,
             delay: Duration::from_secs(secs),
         };
-        let actions = scm(
-            "cannot set the restart-on-failure actions",
-            service.update_failure_actions(ServiceFailureActions {
+        let actions = service
+            .update_failure_actions(ServiceFailureActions {
                 reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),
                 reboot_msg: None,
                 command: None,
                 actions: Some(vec![restart(5), restart(5), restart(30)]),
-            }),
-        )
-        // A stop with an error code (e.g. the event source died) counts as
-        // a failure too, not only a crash.
-        .and_then(|()| {
-            scm(
-                "cannot set the restart-on-failure actions",
-                service.set_failure_actions_on_non_crash_failures(true),
-            )
-        });
+            })
+            // A stop with an error code (e.g. the event source died) counts
+            // as a failure too, not only a crash.
+            .and_then(|()| service.set_failure_actions_on_non_crash_failures(true));
         match actions {
             Ok(()) => println!("service {NAME}: restarted 5 s after a failure (then 5 s, 30 s)"),
-            Err(e) => failures.push(e),
+            // Never on Windows; reported, and the rest of the installation
+            // (which the MSI runs as one step) goes on.
+            Err(windows_service::Error::Winapi(e))
+                if e.raw_os_error() == Some(ERROR_INVALID_LEVEL) =>
+            {
+                eprintln!(
+                    "warning: service {NAME}: this service manager cannot restart services on failure ({e}): not set"
+                )
+            }
+            Err(e) => {
+                if let Err(e) = scm("cannot set the restart-on-failure actions", Err::<(), _>(e)) {
+                    failures.push(e);
+                }
+            }
         }
 
         let event_source = setup(

@@ -10,11 +10,15 @@ cd "$(dirname "$0")/.."
 # Debian packages the integration tests use.
 PACKAGES=(
     desktop-file-utils   # packaging: validates the XDG autostart entry
-    systemd              # packaging: systemd-analyze verifies the unit
+    systemd              # packaging: systemd-analyze verifies the units; hardening: expands the syscall filter
+    lintian              # packaging: checks the Debian package
+    strace               # hardening: records the daemon's system calls against the unit's filter
     wine64               # windows: runs varco.exe and fake tools under Wine 8
     gcc-mingw-w64-x86-64 # windows: links varco.exe, fake tools, the DLL shim; catalog: a PE with a version resource
     binutils-mingw-w64-x86-64 # catalog: windres for that PE
     zip                  # windows: the release zip (target/varco-windows.zip)
+    wixl                 # windows: builds the MSI (packaging/windows/build-msi.sh)
+    msitools             # windows: msiinfo reads the MSI's tables
     xvfb                 # desktop: a real X server without a screen
     x11-xserver-utils    # desktop: xsetroot paints the background for the screenshot
     dbus                 # desktop: a private session bus (dbus-daemon), dbus-monitor, dbus-send

@@ -43,19 +43,16 @@ Copy-Item $exe $dest -Force
 Copy-Item $example $dest -Force
 $varco = Join-Path $dest 'varco.exe'
 
-# 2. IT's folder: %ProgramData%\varco. Only SYSTEM and Administrators may
-#    change it (Users read): the service refuses a windows file anyone else
-#    can write. `varco service install` sets the same permissions; setting
-#    them here too makes the script's result visible in its own output.
+# 2. Service, Event Log source, agent at logon (HKLM Run key), and IT's
+#    folder %ProgramData%\varco: only SYSTEM and Administrators may change
+#    it (the service refuses a windows file anyone else can write); when it
+#    holds no approved-windows.toml, one that opens NO window is written, so
+#    every remote tool is blocked until IT adds a window (the example's
+#    windows are not copied: they would admit tools nobody agreed).
+& $varco service install
+if ($LASTEXITCODE -ne 0) { throw "varco service install failed (see above)" }
 $data = Join-Path $env:ProgramData 'varco'
-New-Item -ItemType Directory -Force -Path $data | Out-Null
 $file = Join-Path $data 'approved-windows.toml'
-if (-not (Test-Path $file)) {
-    Copy-Item $example $file
-    Write-Host "written $file from the example: no window is open until IT adds one"
-}
-& icacls.exe $data /inheritance:r /grant:r '*S-1-5-18:(OI)(CI)F' '*S-1-5-32-544:(OI)(CI)F' '*S-1-5-32-545:(OI)(CI)RX' | Out-Null
-& icacls.exe $data /setowner '*S-1-5-32-544' /T | Out-Null
 & icacls.exe $data
 
 # 3. Check the windows file before the service relies on it.
@@ -64,9 +61,7 @@ if ($LASTEXITCODE -ne 0) {
     Write-Warning "the windows file has errors: the service will block every remote tool until it is fixed"
 }
 
-# 4. Service, Event Log source, agent at logon (HKLM Run key).
-& $varco service install
-if ($LASTEXITCODE -ne 0) { throw "varco service install failed (see above)" }
+# 4. Start the service.
 & $varco service start
 if ($LASTEXITCODE -ne 0) { throw "varco service start failed (see above)" }
 

@@ -28,7 +28,7 @@ use crate::policy::catalog::{Catalog, CatalogError};
 use crate::policy::files::ConfigSource;
 use crate::policy::schedule::Mode;
 use crate::source::{self, Choice, Judge, Observation};
-use crate::sys;
+use crate::sys::{self, sd_notify};
 use reload::{Change, Files};
 pub use tell::NotifyRoute;
 use tell::{Teller, Told};
@@ -165,6 +165,13 @@ async fn run_async(
         teller,
         admitted: Vec::new(),
     };
+    // Under systemd (Type=notify): ready only now, with marks in place.
+    let status = format!("enforcing with {}: {reason}", kind.as_str());
+    for state in [sd_notify::State::Status(&status), sd_notify::State::Ready] {
+        if let Err(e) = sd_notify::notify(state) {
+            tracing::warn!("cannot tell systemd {state:?}: {e}");
+        }
+    }
     let mut tick = tokio::time::interval(TICK);
     let shutdown = async move {
         match stop {
@@ -183,6 +190,8 @@ async fn run_async(
                 None => break Err(DaemonError::SourceStopped(kind.as_str())),
             },
             _ = tick.tick() => {
+                // The unit's watchdog: a stuck loop gets varco restarted.
+                let _ = sd_notify::notify(sd_notify::State::Watchdog);
                 if let Some(jump) = sys::clock::system().check() {
                     daemon.teller.clock_jump(&daemon.policy.current(), &jump);
                 }
@@ -194,6 +203,7 @@ async fn run_async(
             _ = daemon.teller.reap(), if daemon.teller.has_pending() => {}
             why = &mut shutdown => {
                 tracing::info!("{why}: stopping");
+                let _ = sd_notify::notify(sd_notify::State::Stopping);
                 break Ok(());
             }
         }

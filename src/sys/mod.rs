@@ -30,6 +30,8 @@ pub use peer::{current_uid, peer_uid};
 /// Exec-permission events (Linux): the pre-exec denial source's kernel side.
 #[cfg(target_os = "linux")]
 pub mod fanotify;
+/// Readiness and watchdog pings to systemd (a no-op elsewhere).
+pub mod sd_notify;
 
 #[cfg(windows)]
 mod windows;

@@ -9,6 +9,7 @@ mod catalog_data;
 mod cli;
 mod desktop;
 mod enforce;
+mod hardening;
 mod identify;
 #[cfg(target_os = "linux")]
 mod linux_servers;
