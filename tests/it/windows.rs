@@ -439,11 +439,17 @@ fn wine_processes(needle: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
-        })
+        .filter(|pid| cmdline_text(*pid).contains(needle))
         .collect()
+}
+
+/// A process's command line with its arguments joined by spaces (the
+/// kernel separates them with NUL bytes, which a needle such as
+/// "helper.exe 60" would never match).
+fn cmdline_text(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|a| !a.is_empty()).collect();
+    String::from_utf8_lossy(&args.join(&b' ')).into_owned()
 }
 
 #[test]
@@ -816,14 +822,9 @@ fn processes_in(prefix: &Path, needle: &str) -> Vec<u32> {
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            let read = |what| std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
-            let cmdline = read("cmdline");
-            let cmdline: Vec<&[u8]> = cmdline
-                .split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .collect();
-            String::from_utf8_lossy(&cmdline.join(&b' ')).contains(needle)
-                && read("environ")
+            cmdline_text(*pid).contains(needle)
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .unwrap_or_default()
                     .split(|b| *b == 0)
                     .any(|v| v == wineprefix.as_bytes())
         })
