@@ -20,6 +20,9 @@ pub fn event_id(event: Event) -> u32 {
         Event::Started => 1005,
         Event::Stopped => 1006,
         Event::ConfigReloaded => 1007,
+        Event::FetchFailed => 1008,
+        Event::FetchRecovered => 1009,
+        Event::ChainHead => 1010,
     }
 }
 
@@ -57,11 +60,14 @@ mod windows {
     impl AuditSink for EventLogSink {
         fn write(&mut self, record: &Record, line: &str) -> io::Result<()> {
             let severity = match record.event {
-                Event::Blocked | Event::Alerted => Severity::Warning,
+                Event::Blocked | Event::Alerted | Event::FetchFailed => Severity::Warning,
                 Event::ConfigError => Severity::Error,
-                Event::Allowed | Event::Started | Event::Stopped | Event::ConfigReloaded => {
-                    Severity::Information
-                }
+                Event::Allowed
+                | Event::Started
+                | Event::Stopped
+                | Event::ConfigReloaded
+                | Event::FetchRecovered
+                | Event::ChainHead => Severity::Information,
             };
             let text = format!("{}\n{line}", super::summary(record));
             self.0.report(severity, event_id(record.event), &text)
@@ -103,6 +109,14 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             "varco: windows file reloaded ({})",
             r.config.as_deref().unwrap_or("")
         ),
+        (Event::FetchFailed | Event::FetchRecovered, _) => {
+            format!("varco: {}", r.reason.as_deref().unwrap_or(""))
+        }
+        (Event::ChainHead, _) => format!(
+            "varco audit chain head: line {} sha256 {}",
+            r.chain_lines.unwrap_or_default(),
+            r.chain_head.as_deref().unwrap_or("")
+        ),
         (event, None) => format!("varco: {event:?}"),
     }
 }
@@ -136,6 +150,9 @@ mod tests {
             Event::Started,
             Event::Stopped,
             Event::ConfigReloaded,
+            Event::FetchFailed,
+            Event::FetchRecovered,
+            Event::ChainHead,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
         assert_eq!(ids.len(), all.len());

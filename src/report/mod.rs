@@ -26,7 +26,7 @@ use crate::effect::audit::{Event, Record, parse_all};
 use crate::effect::stop::Outcome;
 use crate::messages::{ReportTexts, fill};
 use crate::policy::catalog::Catalog;
-use crate::policy::files::{self, ConfigSource};
+use crate::policy::files::{self, ConfigSource, Trust};
 use crate::policy::schedule::{Mode, Schedule, Tools, When};
 
 /// The file name (without extension) of the report kept by the enforcer.
@@ -92,6 +92,7 @@ impl Report {
         audit_log: &Path,
         config: &ConfigSource,
         catalog: &Catalog,
+        trust: &Trust,
         since: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Report, ReportError> {
@@ -102,10 +103,14 @@ impl Report {
         })?;
         let (schedule, config_problem) = match config {
             ConfigSource::EmbeddedDefault => (Schedule::fail_closed(), None),
-            ConfigSource::File(p) => match files::load(p, catalog, false) {
+            ConfigSource::File(p) => match files::load(p, catalog, trust) {
                 Ok(s) => (s, None),
                 Err(e) => (Schedule::fail_closed(), Some(e.to_string())),
             },
+            ConfigSource::Url(u) => (
+                Schedule::fail_closed(),
+                Some(format!("{u}: fetched by the daemon, not read here")),
+            ),
         };
         let mut incidents = Vec::new();
         let mut hosts = Vec::new();

@@ -37,6 +37,15 @@ pub enum Event {
     Started,
     /// The daemon stopped.
     Stopped,
+    /// IT's server cannot be reached (first failure, then hourly); what
+    /// is in force does not change.
+    FetchFailed,
+    /// IT's server answers again.
+    FetchRecovered,
+    /// The head of the audit chain: how many lines the log holds and the
+    /// SHA-256 of the last one, sent out regularly so that a log cut short
+    /// afterwards shows.
+    ChainHead,
 }
 
 impl Event {
@@ -50,6 +59,9 @@ impl Event {
             Event::ConfigReloaded => "config_reloaded",
             Event::Started => "started",
             Event::Stopped => "stopped",
+            Event::FetchFailed => "fetch_failed",
+            Event::FetchRecovered => "fetch_recovered",
+            Event::ChainHead => "chain_head",
         }
     }
 }
@@ -182,6 +194,19 @@ pub struct Record {
     /// previous one shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_back: Option<u32>,
+    /// On `chain_head`: how many lines the log file holds before this
+    /// record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_lines: Option<u64>,
+    /// On `chain_head`: the SHA-256 (hex) of the last of those lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_head: Option<String>,
+    /// SHA-256 (hex) of the previous line's bytes, or 64 zeros for the
+    /// first line of a new log: the chain that shows an edited, removed,
+    /// inserted or reordered line. Set by the audit writer, the one
+    /// place that knows what it wrote last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 impl Record {
@@ -213,6 +238,9 @@ impl Record {
             notified: None,
             not_notified: None,
             held_back: None,
+            chain_lines: None,
+            chain_head: None,
+            prev: None,
         }
     }
 

@@ -4,10 +4,10 @@
 use std::io;
 use std::path::Path;
 
-use windows_sys::Win32::Foundation::{HLOCAL, LocalFree};
+use windows_sys::Win32::Foundation::{HANDLE, HLOCAL, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
-    GetNamedSecurityInfoW, SE_FILE_OBJECT, SetNamedSecurityInfoW,
+    GetNamedSecurityInfoW, GetSecurityInfo, SE_FILE_OBJECT, SetNamedSecurityInfoW,
 };
 use windows_sys::Win32::Security::{
     ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, ACL_SIZE_INFORMATION, AclSizeInformation,
@@ -63,26 +63,58 @@ pub fn untrusted_reason(path: &Path) -> Option<String> {
 /// Owner and access list of a file or folder.
 fn read_security(path: &Path) -> io::Result<Security> {
     let name = wide(path.as_os_str());
+    security_from(|owner, dacl, sd| {
+        // SAFETY: `name` is NUL-terminated; the out-pointers are valid (see
+        // `security_from`).
+        unsafe {
+            GetNamedSecurityInfoW(
+                name.as_ptr(),
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                owner,
+                std::ptr::null_mut(),
+                dacl,
+                std::ptr::null_mut(),
+                sd,
+            )
+        }
+    })
+}
+
+/// Owner and access list of the object an open handle names.
+fn handle_security(handle: HANDLE) -> io::Result<Security> {
+    security_from(|owner, dacl, sd| {
+        // SAFETY: the handle is open with READ_CONTROL (see
+        // `read_trusted`); the out-pointers are valid.
+        unsafe {
+            GetSecurityInfo(
+                handle,
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                owner,
+                std::ptr::null_mut(),
+                dacl,
+                std::ptr::null_mut(),
+                sd,
+            )
+        }
+    })
+}
+
+/// Runs `get` (GetNamedSecurityInfoW or GetSecurityInfo) with valid
+/// out-pointers and reads owner and access list from what it returned.
+fn security_from(
+    get: impl FnOnce(&mut PSID, &mut *mut ACL, &mut PSECURITY_DESCRIPTOR) -> u32,
+) -> io::Result<Security> {
     let mut owner: PSID = std::ptr::null_mut();
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: `name` is NUL-terminated; every out-pointer is valid; the
-    // owner and DACL pointers point into `sd`, which is kept alive below.
-    let rc = unsafe {
-        GetNamedSecurityInfoW(
-            name.as_ptr(),
-            SE_FILE_OBJECT,
-            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-            &mut owner,
-            std::ptr::null_mut(),
-            &mut dacl,
-            std::ptr::null_mut(),
-            &mut sd,
-        )
-    };
+    let rc = get(&mut owner, &mut dacl, &mut sd);
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc as i32));
     }
+    // The owner and DACL pointers point into `sd`, kept alive until the
+    // end of this function.
     let _sd = Local(sd);
     let owner = (!owner.is_null()).then(|| sid_string(owner)).transpose()?;
     let dacl = if dacl.is_null() {
@@ -91,6 +123,48 @@ fn read_security(path: &Path) -> io::Result<Security> {
         Some(aces(dacl)?)
     };
     Ok(Security { owner, dacl })
+}
+
+/// Reads a file IT owns through ONE handle: opened first, its access list
+/// judged through that handle (`GetSecurityInfo`), then read from it, so
+/// no other file can be swapped in between the check and the read. Other
+/// writers are shut out while it is open (read sharing only). The folder
+/// is judged by name, as [`untrusted_reason`] does. `Ok(Err(why))` when
+/// it is not trusted.
+pub fn read_trusted(path: &Path) -> io::Result<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::GENERIC_READ;
+    use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, READ_CONTROL};
+
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Some(why) = untrusted_reason(folder)
+    {
+        return Ok(Err(why));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .access_mode(GENERIC_READ | READ_CONTROL)
+        .share_mode(FILE_SHARE_READ)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Ok(Err(format!("{} is not a regular file", path.display())));
+    }
+    let what = path.display().to_string();
+    match handle_security(file.as_raw_handle() as HANDLE) {
+        Ok(sec) => {
+            if let Some(why) = acl::untrusted_writers(&what, &sec) {
+                return Ok(Err(why));
+            }
+        }
+        Err(e) => return Ok(Err(format!("cannot read the permissions of {what}: {e}"))),
+    }
+    let mut bytes = Vec::new();
+    file.by_ref()
+        .take(crate::sys::POLICY_FILE_LIMIT)
+        .read_to_end(&mut bytes)?;
+    Ok(Ok(bytes))
 }
 
 fn aces(dacl: *mut ACL) -> io::Result<Vec<Ace>> {
