@@ -27,6 +27,9 @@ PACKAGES=(
     rsyslog              # syslog: a real collector on loopback, started by the test
     util-linux           # desktop: setpriv runs the forged-notice client as nobody
     perl-base            # desktop: the forged-notice client
+    minisign             # trust, fetch: IT signs windows files with the stock tool
+    nginx                # fetch: IT's web server serving the signed file (started by the test, no system service)
+    openssl              # fetch: a self-signed certificate for the HTTPS server
 )
 
 need_install=()

@@ -14,4 +14,5 @@ mod packaging;
 mod report;
 mod sources;
 mod syslog;
+mod trust;
 mod windows;
