@@ -31,6 +31,11 @@ const BODY_LIMIT: u64 = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one request may take in all.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Every this many fetches, both files are asked for without condition:
+/// a server's validators have a resolution of one second (nginx's ETag is
+/// the modification second and the size), so a file replaced twice within
+/// one second by one of the same size would otherwise never be seen.
+const UNCONDITIONAL_EVERY: u64 = 12;
 
 /// What the daemon was asked to fetch, and how.
 #[derive(Debug, Clone)]
@@ -133,6 +138,7 @@ struct Client {
     agent: ureq::Agent,
     file: Resource,
     signature: Resource,
+    fetches: u64,
 }
 
 impl Client {
@@ -171,26 +177,62 @@ impl Client {
                 url: format!("{}{SIGNATURE_SUFFIX}", remote.url),
                 ..Resource::default()
             },
+            fetches: 0,
         })
     }
 
     /// Asks for the file and its signature; both must answer (a missing
     /// signature is an answer: the file is unsigned, and will be refused
     /// as such).
+    ///
+    /// When one of the two changed, the other is asked for without
+    /// condition: a web server's validators have a resolution of one
+    /// second (nginx's ETag is mtime and size, and every signature has the
+    /// same size), so a file re-signed within the second could otherwise
+    /// be paired with a stale signature for good.
     fn fetch(&mut self) -> Result<Fetched, String> {
-        let bytes = get(&self.agent, &mut self.file)?
-            .ok_or_else(|| format!("{}: not found (HTTP 404)", self.file.url))?;
-        let signature = get(&self.agent, &mut self.signature)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let conditional = self.fetches % UNCONDITIONAL_EVERY != 0;
+        self.fetches += 1;
+        let (bytes, file_changed) = get(&self.agent, &mut self.file, conditional)?;
+        let bytes = bytes.ok_or_else(|| format!("{}: not found (HTTP 404)", self.file.url))?;
+        let (signature, sig_changed) = get(
+            &self.agent,
+            &mut self.signature,
+            conditional && !file_changed,
+        )?;
+        let bytes = if sig_changed && !file_changed {
+            get(&self.agent, &mut self.file, false)?
+                .0
+                .ok_or_else(|| format!("{}: not found (HTTP 404)", self.file.url))?
+        } else {
+            bytes
+        };
+        let signature = signature.map(|b| String::from_utf8_lossy(&b).into_owned());
         Ok(Fetched { bytes, signature })
     }
 }
 
-/// A conditional GET: the body (new, or the one kept on `304`), `None`
-/// on `404`.
-fn get(agent: &ureq::Agent, r: &mut Resource) -> Result<Option<Vec<u8>>, String> {
+/// A GET, conditional when `conditional` and something was fetched
+/// before: the body (new, or the one kept on `304`; `None` on `404`) and
+/// whether it differs from the one before.
+fn get(
+    agent: &ureq::Agent,
+    r: &mut Resource,
+    conditional: bool,
+) -> Result<(Option<Vec<u8>>, bool), String> {
+    let before = r.body.clone();
+    let body = get_body(agent, r, conditional)?;
+    let changed = body != before;
+    Ok((body, changed))
+}
+
+fn get_body(
+    agent: &ureq::Agent,
+    r: &mut Resource,
+    conditional: bool,
+) -> Result<Option<Vec<u8>>, String> {
     let mut req = agent.get(&r.url);
-    if r.body.is_some() {
+    if conditional && r.body.is_some() {
         if let Some(etag) = &r.etag {
             req = req.header("If-None-Match", etag);
         }
@@ -280,7 +322,9 @@ fn fetch_loop(
         let report = outage.after(&result, Timestamp::now());
         match &result {
             Ok(_) => tracing::debug!("fetched {}", client.file.url),
-            Err(e) => tracing::warn!("cannot fetch the windows file: {e}"),
+            // The record (and a warning) comes from the reload, once per
+            // outage: not one line per attempt in the service log.
+            Err(e) => tracing::debug!("cannot fetch the windows file: {e}"),
         }
         {
             let mut s = lock(shared);

@@ -171,13 +171,6 @@ impl Files {
             }
         };
         let mut changes = Vec::new();
-        if let Some(feed) = &self.feed {
-            changes.extend(
-                feed.take_reports()
-                    .into_iter()
-                    .map(|r| self.fetch_change(r)),
-            );
-        }
 
         // A new key (or one gone) judges both files again.
         let key_seen = self
@@ -247,6 +240,15 @@ impl Files {
                     Err(e) => changes.push(problem(&e, &kept("windows file"))),
                 }
             }
+        }
+
+        // After the files: a report says what is in force now.
+        if let Some(feed) = &self.feed {
+            changes.extend(
+                feed.take_reports()
+                    .into_iter()
+                    .map(|r| self.fetch_change(r)),
+            );
         }
 
         let current = policy.current();

@@ -9,6 +9,7 @@ mod catalog_data;
 mod cli;
 mod desktop;
 mod enforce;
+mod fetch;
 mod identify;
 mod packaging;
 mod report;
