@@ -191,7 +191,7 @@ impl Client {
     /// same size), so a file re-signed within the second could otherwise
     /// be paired with a stale signature for good.
     fn fetch(&mut self) -> Result<Fetched, String> {
-        let conditional = self.fetches % UNCONDITIONAL_EVERY != 0;
+        let conditional = !self.fetches.is_multiple_of(UNCONDITIONAL_EVERY);
         self.fetches += 1;
         let (bytes, file_changed) = get(&self.agent, &mut self.file, conditional)?;
         let bytes = bytes.ok_or_else(|| format!("{}: not found (HTTP 404)", self.file.url))?;
