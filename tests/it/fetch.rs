@@ -98,6 +98,9 @@ impl Drop for Nginx {
     }
 }
 
+/// Puts something on the server.
+type Serve<'a> = Box<dyn Fn() + 'a>;
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -260,7 +263,7 @@ fn windows_come_from_the_server_and_survive_it_going_away() {
     // Everything a server (or whoever answers for it) could serve that IT
     // did not sign as the newest file is refused; the last good stays.
     let served = n.www("approved-windows.toml");
-    let refusals: [(&str, Box<dyn Fn()>); 4] = [
+    let refusals: [(&str, Serve); 4] = [
         (
             "older than the file in force: serial 1",
             Box::new(|| publish(&n, &it, &windows_text(1, "OLD"))),
