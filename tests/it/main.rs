@@ -5,6 +5,7 @@
 
 mod support;
 
+mod audit;
 mod catalog_data;
 mod cli;
 mod desktop;
