@@ -21,7 +21,7 @@ fn verify(files: &[&Path]) -> Output {
 /// the chain head.
 fn real_log(s: &Scratch) -> String {
     let config = s.write("approved-windows.toml", "mode = \"block\"\n");
-    let mut d = Daemon::start(&s, &["--config", config.to_str().unwrap()]);
+    let mut d = Daemon::start(s, &["--config", config.to_str().unwrap()]);
     let tool = s.fake_tool("AnyDesk");
     let mut child = Command::new(&tool).arg("60").spawn().unwrap();
     assert!(exits_within(&mut child, Duration::from_secs(3)));
