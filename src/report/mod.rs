@@ -32,6 +32,9 @@ use crate::policy::schedule::{Mode, Schedule, Tools, When};
 /// The file name (without extension) of the report kept by the enforcer.
 pub const AUTO_NAME: &str = "rapporto-incidente";
 
+/// The report's permissions on Unix: owner and group.
+const REPORT_MODE: u32 = 0o640;
+
 /// How far back the report kept by the enforcer looks.
 const AUTO_DAYS: i64 = 7;
 
@@ -464,15 +467,18 @@ impl Report {
     }
 
     /// Writes `<stem>.md` and `<stem>.html` for `out` (any extension of
-    /// `out` is replaced); returns both paths.
+    /// `out` is replaced); returns both paths. Each is written whole or
+    /// not at all, readable by its owner and group only (0640: it names
+    /// users, paths and command lines); on Windows it takes the access
+    /// list of its folder.
     pub fn write(&self, out: &Path) -> io::Result<(PathBuf, PathBuf)> {
         let md = out.with_extension("md");
         let html = out.with_extension("html");
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&md, self.markdown())?;
-        std::fs::write(&html, self.html())?;
+        crate::sys::write_atomic(&md, self.markdown().as_bytes(), REPORT_MODE)?;
+        crate::sys::write_atomic(&html, self.html().as_bytes(), REPORT_MODE)?;
         Ok((md, html))
     }
 }
