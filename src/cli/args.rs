@@ -254,8 +254,11 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum ServiceAction {
     /// Install (or repair) the service, %ProgramData%\varco with its
-    /// permissions, the Event Log source and the agent at logon.
-    Install,
+    /// permissions, the Event Log source and the agent at logon. A
+    /// %ProgramData%\varco someone else created first is moved aside (a
+    /// link there is refused). The options are kept in the service's
+    /// command line, which only administrators can change.
+    Install(ServiceSettings),
     /// Stop and remove the service and the agent's logon entry; keeps
     /// %ProgramData%\varco.
     Uninstall,
@@ -265,7 +268,37 @@ pub enum ServiceAction {
     Stop,
     /// The service's own entry point, started by the service manager.
     #[command(hide = true)]
-    Run,
+    Run(ServiceSettings),
+}
+
+/// What the installed service is started with (`varco service install
+/// …` keeps them in the service's command line).
+#[derive(Debug, Clone, Args)]
+pub struct ServiceSettings {
+    /// The windows file, or its http(s):// URL on IT's server [default:
+    /// %ProgramData%\varco\approved-windows.toml].
+    #[arg(long, value_name = "FILE|URL")]
+    pub config: Option<PathBuf>,
+    /// IT's public key.
+    #[command(flatten)]
+    pub trusted_key: TrustedKeyFile,
+    /// With --config URL: ask IT's server every N seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub refresh: u64,
+    /// With --config https://…: IT's CA certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl From<ServiceSettings> for crate::service::Settings {
+    fn from(s: ServiceSettings) -> crate::service::Settings {
+        crate::service::Settings {
+            config: s.config,
+            trusted_key: s.trusted_key.path,
+            refresh: s.refresh,
+            ca_cert: s.ca_cert,
+        }
+    }
 }
 
 /// `varco catalog …`.

@@ -143,11 +143,11 @@ fn with_extension(
 fn service(action: args::ServiceAction) -> ExitCode {
     use args::ServiceAction;
     let result = match action {
-        ServiceAction::Install => crate::service::install(),
+        ServiceAction::Install(settings) => crate::service::install(&settings.into()),
         ServiceAction::Uninstall => crate::service::uninstall(),
         ServiceAction::Start => crate::service::start(),
         ServiceAction::Stop => crate::service::stop(),
-        ServiceAction::Run => crate::service::run_service(),
+        ServiceAction::Run(settings) => crate::service::run_service(settings.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -129,6 +129,7 @@ fn report_lists_the_blocked_tool_with_its_hash_the_windows_and_the_contact() {
 /// A user controls the path (and so the command line) of what they run:
 /// the report shows it as text, never as a link, HTML or a table cell of
 /// its own, and is readable by owner and group only.
+#[cfg(unix)]
 #[test]
 fn report_shows_a_hostile_path_as_text_and_is_not_world_readable() {
     use std::os::unix::fs::PermissionsExt;

@@ -235,9 +235,28 @@ pub(crate) fn sid_string(sid: PSID) -> io::Result<String> {
     Ok(String::from_utf16_lossy(chars))
 }
 
-/// Gives `dir` (and the files directly in it) [`PROTECTED_SDDL`]: only
-/// SYSTEM and Administrators can change them.
-pub fn protect_dir(dir: &Path) -> io::Result<()> {
+/// Why a folder itself (not the one above it) cannot be trusted: owned by
+/// someone other than SYSTEM, Administrators or TrustedInstaller, or
+/// writable by others; a link (junction, symbolic link or other reparse
+/// point) is never trusted, whatever it points to.
+pub fn dir_untrusted_reason(dir: &Path) -> io::Result<Option<String>> {
+    use std::os::windows::fs::MetadataExt;
+    use windows_sys::Win32::Storage::FileSystem::FILE_ATTRIBUTE_REPARSE_POINT;
+    let meta = std::fs::symlink_metadata(dir)?;
+    let what = dir.display().to_string();
+    if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+        return Ok(Some(format!(
+            "{what} is a link (junction, symbolic link or other reparse point) to another place"
+        )));
+    }
+    if !meta.is_dir() {
+        return Ok(Some(format!("{what} is not a folder")));
+    }
+    Ok(acl::untrusted_writers(&what, &read_security(dir)?))
+}
+
+/// The security descriptor [`PROTECTED_SDDL`] describes, built.
+fn protected_descriptor() -> io::Result<Local> {
     let sddl = wide(std::ffi::OsStr::new(PROTECTED_SDDL));
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
     // SAFETY: `sddl` is NUL-terminated; revision 1 is the only one.
@@ -252,7 +271,35 @@ pub fn protect_dir(dir: &Path) -> io::Result<()> {
     if ok == 0 {
         return Err(io::Error::last_os_error());
     }
-    let _sd = Local(sd);
+    Ok(Local(sd))
+}
+
+/// Creates `dir` with [`PROTECTED_SDDL`] from its first instant
+/// (`CreateDirectoryW` with the descriptor), so nobody can slip a file
+/// into it between its creation and its protection. Fails if it exists.
+pub fn create_protected_dir(dir: &Path) -> io::Result<()> {
+    use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
+    use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+    let sd = protected_descriptor()?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: sd.0,
+        bInheritHandle: 0,
+    };
+    let name = wide(dir.as_os_str());
+    // SAFETY: `name` is NUL-terminated; `attributes` points to the live
+    // descriptor `sd` for the duration of the call.
+    if unsafe { CreateDirectoryW(name.as_ptr(), &attributes) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives `dir` (and the files directly in it) [`PROTECTED_SDDL`]: only
+/// SYSTEM and Administrators can change them.
+pub fn protect_dir(dir: &Path) -> io::Result<()> {
+    let descriptor = protected_descriptor()?;
+    let sd = descriptor.0;
     let (mut present, mut defaulted) = (0, 0);
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut owner: PSID = std::ptr::null_mut();
@@ -297,4 +344,49 @@ pub fn protect_dir(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("varco-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_file_is_read_through_one_handle_only_once_administrators_own_it() {
+        let dir = scratch("one-handle");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("approved-windows.toml");
+        std::fs::write(&file, "mode = \"block\"\n").unwrap();
+        // Made by this process's (non-system) account: not trusted.
+        let why = read_trusted(&file).unwrap().unwrap_err();
+        assert!(why.contains("owned by"), "{why}");
+        protect_dir(&dir).unwrap();
+        assert_eq!(
+            read_trusted(&file).unwrap(),
+            Ok(b"mode = \"block\"\n".to_vec())
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_folder_created_protected_is_trusted_and_one_a_user_made_is_not() {
+        let protected = scratch("protected");
+        create_protected_dir(&protected).unwrap();
+        assert_eq!(dir_untrusted_reason(&protected).unwrap(), None);
+        assert!(
+            create_protected_dir(&protected).is_err(),
+            "an existing folder is never taken over"
+        );
+        let planted = scratch("planted");
+        std::fs::create_dir_all(&planted).unwrap();
+        let why = dir_untrusted_reason(&planted).unwrap().unwrap();
+        assert!(why.contains("owned by"), "{why}");
+        let _ = std::fs::remove_dir_all(&protected);
+        let _ = std::fs::remove_dir_all(&planted);
+    }
 }
