@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{Daemon, Scratch, varco_bin, which};
-use crate::trust::{Key, sig_of, windows_text};
+use crate::trust::{Key, sig_of, verdict, windows_text};
 
 /// nginx in the foreground, one process, everything in its folder.
 struct Nginx {
@@ -143,20 +143,6 @@ fn refused(d: &Daemon, before: usize, reason: &str) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn verdict(s: &Scratch, d: &Daemon) -> (String, String) {
-    let tool = s.fake_tool("AnyDesk");
-    let mut child = Command::new(&tool).arg("60").spawn().unwrap();
-    let r = d
-        .wait_for(|r| r["pid"] == child.id(), Duration::from_secs(4))
-        .expect("no record for the tool");
-    let _ = child.kill();
-    let _ = child.wait();
-    (
-        r["event"].as_str().unwrap().to_string(),
-        r["window"].as_str().unwrap_or("").to_string(),
-    )
 }
 
 fn count(d: &Daemon, event: &str) -> usize {

@@ -75,8 +75,9 @@ fn run_args<'a>(config: &'a str, key: &'a str, state: &'a str) -> Vec<&'a str> {
     ]
 }
 
-/// Starts AnyDesk and says what varco recorded for it.
-fn anydesk_verdict(s: &Scratch, d: &Daemon) -> String {
+/// Starts AnyDesk and says what varco recorded for it: the event and
+/// the window that admitted it (empty when none).
+pub fn verdict(s: &Scratch, d: &Daemon) -> (String, String) {
     let tool = s.fake_tool("AnyDesk");
     let mut child = Command::new(&tool).arg("60").spawn().unwrap();
     let r = d
@@ -84,7 +85,26 @@ fn anydesk_verdict(s: &Scratch, d: &Daemon) -> String {
         .expect("no record for the tool");
     let _ = child.kill();
     let _ = child.wait();
-    r["event"].as_str().unwrap().to_string()
+    (
+        r["event"].as_str().unwrap().to_string(),
+        r["window"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn anydesk_verdict(s: &Scratch, d: &Daemon) -> String {
+    verdict(s, d).0
+}
+
+/// `varco run` on `config` under `key`, with its state in `state`.
+fn start_signed(s: &Scratch, config: &Path, key: &Key, state: &Path) -> Daemon {
+    Daemon::start(
+        s,
+        &run_args(
+            config.to_str().unwrap(),
+            key.public.to_str().unwrap(),
+            state.to_str().unwrap(),
+        ),
+    )
 }
 
 fn config_error(d: &Daemon) -> String {
@@ -211,14 +231,7 @@ fn a_bad_signature_while_running_keeps_the_last_good_file() {
     let config = s.write("approved-windows.toml", &windows_text(1, "INC-R1"));
     it.sign(&config);
     let state = s.path("state");
-    let d = Daemon::start(
-        &s,
-        &run_args(
-            config.to_str().unwrap(),
-            it.public.to_str().unwrap(),
-            state.to_str().unwrap(),
-        ),
-    );
+    let d = start_signed(&s, &config, &it, &state);
     // An edit nobody signed: refused, and the signed file stays.
     std::fs::write(&config, windows_text(2, "INC-R2")).unwrap();
     let why = config_error(&d);
@@ -257,14 +270,7 @@ fn expiry_closes_the_windows_while_running_and_stops_what_they_admitted() {
     let config = s.write("approved-windows.toml", &text);
     it.sign(&config);
     let state = s.path("state");
-    let d = Daemon::start(
-        &s,
-        &run_args(
-            config.to_str().unwrap(),
-            it.public.to_str().unwrap(),
-            state.to_str().unwrap(),
-        ),
-    );
+    let d = start_signed(&s, &config, &it, &state);
     let tool = s.fake_tool("AnyDesk");
     let mut child = Command::new(&tool).arg("60").spawn().unwrap();
     let r = d
@@ -306,14 +312,7 @@ fn an_unsigned_catalog_extension_is_refused_under_a_key() {
     );
     it.sign(&config);
     let state = s.path("state");
-    let d = Daemon::start(
-        &s,
-        &run_args(
-            config.to_str().unwrap(),
-            it.public.to_str().unwrap(),
-            state.to_str().unwrap(),
-        ),
-    );
+    let d = start_signed(&s, &config, &it, &state);
     let errors: Vec<String> = (0..40)
         .find_map(|_| {
             let e: Vec<String> = d
@@ -354,14 +353,7 @@ fn a_trusted_key_others_can_change_is_refused_by_the_root_daemon() {
         .unwrap();
     assert!(chown.success());
     let state = s.path("state");
-    let d = Daemon::start(
-        &s,
-        &run_args(
-            config.to_str().unwrap(),
-            it.public.to_str().unwrap(),
-            state.to_str().unwrap(),
-        ),
-    );
+    let d = start_signed(&s, &config, &it, &state);
     let why = config_error(&d);
     assert!(
         why.contains("the trusted key cannot be used: not trusted") && why.contains("uid 65534"),
