@@ -142,7 +142,7 @@ impl Files {
     /// one was kept; the server's answer follows at the next ticks.
     pub fn initial(&mut self, mode_override: Option<Mode>) -> (Policy, Vec<Change>) {
         let policy = SharedPolicy::new(Policy::fail_closed(self.embedded.clone(), mode_override));
-        let changes = self.step(&policy, Timestamp::now(), true);
+        let changes = self.step(&policy, sys::clock::now(), true);
         let problems = changes
             .into_iter()
             .filter(|c| {
@@ -159,7 +159,7 @@ impl Files {
     /// and is good in force, and closes every window once the file in
     /// force expires.
     pub fn reload(&mut self, policy: &SharedPolicy) -> Vec<Change> {
-        self.step(policy, Timestamp::now(), false)
+        self.step(policy, sys::clock::now(), false)
     }
 
     fn step(&mut self, policy: &SharedPolicy, now: Timestamp, starting: bool) -> Vec<Change> {

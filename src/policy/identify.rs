@@ -40,6 +40,11 @@ pub const MAX_READ: u64 = 128 * 1024 * 1024;
 /// read-only strings of the tools we know sit well within it.
 pub const MAX_MARKER_READ: u64 = 32 * 1024 * 1024;
 
+/// How much of a `#!` script is searched for content markers: remote
+/// desktop servers written in Python or Perl (xpra, X2Go) are launchers of
+/// a few kilobytes.
+pub const MAX_SCRIPT_READ: u64 = 1024 * 1024;
+
 /// How many files' evidence is remembered; the cache is emptied when full
 /// (a simple bound: a workstation runs far fewer distinct binaries).
 pub const CACHE_ENTRIES: usize = 8192;
@@ -207,7 +212,12 @@ fn evidence_of_reader(catalog: &Catalog, file: impl Read) -> std::io::Result<Evi
         if catalog.markers().next().is_none() {
             return Ok(Evidence::default());
         }
-        limited.set_limit(MAX_MARKER_READ - n as u64);
+        let cap = if head.starts_with(b"#!") {
+            MAX_SCRIPT_READ
+        } else {
+            MAX_MARKER_READ
+        };
+        limited.set_limit(cap - n as u64);
     }
     let mut bytes = Vec::with_capacity(4096);
     bytes.extend_from_slice(&head[..n]);
@@ -227,10 +237,13 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// PE (`MZ`), ELF, Mach-O (both byte orders, fat) — the formats a process
-/// image can have. Scripts and documents give no evidence.
+/// image can have — and `#!` scripts, whose text carries the markers of a
+/// tool written in Python or Perl (the kernel runs their interpreter).
+/// Documents give no evidence.
 fn is_executable_format(head: &[u8]) -> bool {
     head.starts_with(b"MZ")
         || head.starts_with(b"\x7fELF")
+        || head.starts_with(b"#!")
         || matches!(
             head,
             [0xfe, 0xed, 0xfa, 0xce | 0xcf]
@@ -389,8 +402,9 @@ mod tests {
         assert!(is_executable_format(b"MZ\x90\x00"));
         assert!(is_executable_format(b"\x7fELF"));
         assert!(is_executable_format(&[0xcf, 0xfa, 0xed, 0xfe]));
-        assert!(!is_executable_format(b"#!/b"));
+        assert!(is_executable_format(b"#!/b"), "scripts carry markers too");
         assert!(!is_executable_format(b"%PDF"));
+        assert!(!is_executable_format(b"# !/"));
     }
 
     #[test]

@@ -12,7 +12,10 @@ mod desktop;
 mod enforce;
 mod fetch;
 mod identify;
+#[cfg(target_os = "linux")]
+mod linux_servers;
 mod packaging;
+mod pipeline;
 mod report;
 mod sources;
 mod syslog;

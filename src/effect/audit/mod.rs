@@ -16,10 +16,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub mod chain;
+pub mod fingerprint;
 mod record;
 
 use chain::Head;
-pub use record::{Event, Record, RecordTime, parse_all};
+pub use record::{Event, Record, RecordId, RecordIds, RecordTime, parse_all};
 
 /// The longest the chain head goes unpublished after a record was
 /// written: a log cut short shows against the last head the collector
