@@ -138,11 +138,6 @@ pub fn read_trusted(path: &Path) -> io::Result<Result<Vec<u8>, String>> {
     use windows_sys::Win32::Foundation::GENERIC_READ;
     use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, READ_CONTROL};
 
-    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && let Some(why) = untrusted_reason(folder)
-    {
-        return Ok(Err(why));
-    }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .access_mode(GENERIC_READ | READ_CONTROL)
@@ -159,6 +154,11 @@ pub fn read_trusted(path: &Path) -> io::Result<Result<Vec<u8>, String>> {
             }
         }
         Err(e) => return Ok(Err(format!("cannot read the permissions of {what}: {e}"))),
+    }
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Some(why) = untrusted_reason(folder)
+    {
+        return Ok(Err(why));
     }
     let mut bytes = Vec::new();
     file.by_ref()
@@ -367,9 +367,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("approved-windows.toml");
         std::fs::write(&file, "mode = \"block\"\n").unwrap();
-        // Made by this process's (non-system) account: not trusted.
+        // Made by this process's (non-system) account: not trusted, and
+        // said of the file whose handle was judged.
         let why = read_trusted(&file).unwrap().unwrap_err();
-        assert!(why.contains("owned by S-1-5-21-"), "{why}");
+        assert!(
+            why.contains("approved-windows.toml is owned by S-1-5-21-"),
+            "{why}"
+        );
         assert_eq!(
             read_trusted(&dir.join("missing.toml")).unwrap_err().kind(),
             io::ErrorKind::NotFound
