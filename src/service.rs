@@ -8,9 +8,54 @@
 //! SYSTEM and Administrators can change (the service refuses anything
 //! else), the example windows file when none exists, the Event Log source,
 //! and the session agent at every logon (HKLM Run key).
+//!
+//! `%ProgramData%` lets any user create a folder in it: a
+//! `%ProgramData%\varco` that exists before install and is not the
+//! administrators' own may hold a planted windows file, so it is moved
+//! aside (kept for IT to inspect) and a new one is created protected from
+//! its first instant; a link there (junction, symbolic link) is refused.
 
 /// The service's name in the service manager.
 pub const NAME: &str = "varco";
+
+/// What the installed service is started with: `varco service install
+/// --config … --trusted-key …` keeps them in the service's command line,
+/// which only administrators can change.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The windows file or URL; `None`: the default one.
+    pub config: Option<std::path::PathBuf>,
+    /// IT's public key; `None`: `trusted.pub` in IT's folder, if present.
+    pub trusted_key: Option<std::path::PathBuf>,
+    /// How often IT's server is asked (URL mode), seconds.
+    pub refresh: u64,
+    /// IT's CA certificate (HTTPS URL mode).
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+impl Settings {
+    /// The settings as `service run` arguments.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        let mut push = |flag: &str, value: std::ffi::OsString| {
+            args.push(flag.into());
+            args.push(value);
+        };
+        if let Some(c) = &self.config {
+            push("--config", c.clone().into_os_string());
+        }
+        if let Some(k) = &self.trusted_key {
+            push("--trusted-key", k.clone().into_os_string());
+        }
+        if self.refresh != 0 {
+            push("--refresh", self.refresh.to_string().into());
+        }
+        if let Some(c) = &self.ca_cert {
+            push("--ca-cert", c.clone().into_os_string());
+        }
+        args
+    }
+}
 
 /// Why a service command failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +88,7 @@ pub use windows::{install, run_service, start, stop, uninstall};
 
 /// Not available outside Windows.
 #[cfg(not(windows))]
-pub fn install() -> Result<(), ServiceError> {
+pub fn install(_settings: &Settings) -> Result<(), ServiceError> {
     Err(ServiceError::NotWindows)
 }
 /// Not available outside Windows.
@@ -63,7 +108,7 @@ pub fn stop() -> Result<(), ServiceError> {
 }
 /// Not available outside Windows.
 #[cfg(not(windows))]
-pub fn run_service() -> Result<(), ServiceError> {
+pub fn run_service(_settings: Settings) -> Result<(), ServiceError> {
     Err(ServiceError::NotWindows)
 }
 
@@ -82,7 +127,7 @@ mod windows {
     use windows_service::service_dispatcher;
     use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
-    use super::{NAME, ServiceError};
+    use super::{NAME, ServiceError, Settings};
     use crate::daemon::{self, Options};
     use crate::policy::files::{self, FILE_NAME};
     use crate::source::Choice;
@@ -144,16 +189,13 @@ mod windows {
     /// failure), the protected `%ProgramData%\varco`, the Event Log source
     /// and the agent at logon. Run again to repair; it does not start the
     /// service (`varco service start` does).
-    pub fn install() -> Result<(), ServiceError> {
+    pub fn install(settings: &Settings) -> Result<(), ServiceError> {
         let exe = setup("cannot find varco.exe's own path", std::env::current_exe())?;
         let dir = files::system_dir().ok_or_else(|| ServiceError::Setup {
             action: "%ProgramData% is not set".into(),
             source: std::io::Error::other("no ProgramData variable"),
         })?;
-        setup(
-            format!("cannot create {}", dir.display()),
-            std::fs::create_dir_all(&dir),
-        )?;
+        prepare_dir(&dir)?;
         let file = dir.join(FILE_NAME);
         if !file.exists() {
             setup(
@@ -184,7 +226,10 @@ mod windows {
             start_type: ServiceStartType::AutoStart,
             error_control: ServiceErrorControl::Normal,
             executable_path: exe.clone(),
-            launch_arguments: vec![OsString::from("service"), OsString::from("run")],
+            launch_arguments: [OsString::from("service"), OsString::from("run")]
+                .into_iter()
+                .chain(settings.to_args())
+                .collect(),
             dependencies: vec![],
             account_name: None, // LocalSystem
             account_password: None,
@@ -287,6 +332,56 @@ mod windows {
         }
     }
 
+    /// Makes sure `dir` is the administrators' own folder: created
+    /// protected when missing; moved aside and created anew when someone
+    /// else made it (or made it writable to others); refused when it is a
+    /// link to another place.
+    fn prepare_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
+        let why = match sys::dir_untrusted_reason(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(ServiceError::Setup {
+                    action: format!("cannot read the permissions of {}", dir.display()),
+                    source: e,
+                });
+            }
+            Ok(None) => return Ok(()),
+            Ok(Some(why)) => Some(why),
+        };
+        if let Some(why) = why {
+            if why.contains("is a link") {
+                return Err(ServiceError::Setup {
+                    action: format!(
+                        "refusing {}: {why}; someone may have planted it: remove the link (rmdir {}, which leaves its target alone) and run install again",
+                        dir.display(),
+                        dir.display()
+                    ),
+                    source: std::io::Error::other("planted link"),
+                });
+            }
+            let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+            let aside = dir.with_file_name(format!("varco.untrusted-{stamp}"));
+            setup(
+                format!(
+                    "{} existed and {why}; it may hold planted files, and cannot be moved aside to {} — remove it and run install again",
+                    dir.display(),
+                    aside.display()
+                ),
+                std::fs::rename(dir, &aside),
+            )?;
+            println!(
+                "{} existed and {why}: moved to {} (inspect it: it may hold planted files)",
+                dir.display(),
+                aside.display()
+            );
+        }
+        setup(
+            format!("cannot create {}", dir.display()),
+            sys::create_protected_dir(dir),
+        )?;
+        Ok(())
+    }
+
     /// Stops and removes the service, the agent's logon entry and the
     /// Event Log source. `%ProgramData%\varco` (the windows file and the
     /// audit log) is kept: it is IT's record.
@@ -365,12 +460,17 @@ mod windows {
 
     /// Hands this process to the service manager (`varco service run`,
     /// the command line the service is installed with).
-    pub fn run_service() -> Result<(), ServiceError> {
+    pub fn run_service(settings: Settings) -> Result<(), ServiceError> {
+        // The dispatcher calls back without a way to pass them along.
+        let _ = SETTINGS.set(settings);
         scm(
             "varco service run is started by the service manager, not by hand (use `varco run` in a console)",
             service_dispatcher::start(NAME, ffi_service_main),
         )
     }
+
+    /// What `service run` was started with, for `service_main`.
+    static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
 
     fn service_main(_arguments: Vec<OsString>) {
         if let Err(e) = serve() {
@@ -406,8 +506,17 @@ mod windows {
             process_id: None,
         };
         status.set_service_status(report(ServiceState::Running, ServiceExitCode::Win32(0)))?;
+        let settings = SETTINGS.get().cloned().unwrap_or_default();
+        // An unreadable CA file fails the fetch, recorded: nothing opens.
+        let ca_cert = settings.ca_cert.as_deref().and_then(|p| {
+            crate::daemon::fetch::read_ca_cert(p)
+                .map_err(|e| tracing::error!("{e}"))
+                .ok()
+        });
         let options = Options {
-            config: files::default_source(),
+            config: settings
+                .config
+                .map_or_else(files::default_source, files::ConfigSource::from_arg),
             audit_log: crate::effect::audit::default_path(),
             mode: None,
             poll: DEFAULT_INTERVAL,
@@ -418,6 +527,14 @@ mod windows {
             notify: daemon::NotifyRoute::Agent,
             agent_base: std::path::PathBuf::from(crate::agent::DEFAULT_BASE),
             catalog: None,
+            key: files::KeySource::new(settings.trusted_key),
+            state_dir: crate::daemon::state::default_dir(),
+            refresh: if settings.refresh == 0 {
+                crate::daemon::fetch::DEFAULT_REFRESH
+            } else {
+                Duration::from_secs(settings.refresh)
+            },
+            ca_cert,
         };
         let exit = match daemon::run_until(options, stop_rx) {
             Ok(()) => ServiceExitCode::Win32(0),

@@ -32,6 +32,9 @@ PACKAGES=(
     util-linux           # desktop: setpriv runs the forged-notice client as nobody
     perl-base            # desktop: the forged-notice client
     libnss-systemd       # pipeline: an operator from a directory (a /run/userdb record), not in /etc/passwd
+    minisign             # trust, fetch: IT signs windows files with the stock tool
+    nginx                # fetch: IT's web server serving the signed file (started by the test, no system service)
+    openssl              # fetch: a self-signed certificate for the HTTPS server
 )
 
 # Debian's remote-desktop servers, installed without recommends (206
@@ -68,6 +71,11 @@ if [ $((${#need_install[@]} + ${#need_servers[@]})) -gt 0 ]; then
     apt-get update -qq
     if [ ${#need_install[@]} -gt 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}"
+        # fetch starts its own nginx on loopback: the package's service
+        # must not stay up serving port 80.
+        if [ -d /run/systemd/system ]; then
+            systemctl disable --now nginx 2>/dev/null || true
+        fi
     fi
     if [ ${#need_servers[@]} -gt 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_servers[@]}"

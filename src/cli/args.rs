@@ -24,10 +24,24 @@ pub struct Cli {
 /// `--config FILE`: the approved-windows file.
 #[derive(Debug, Clone, Args)]
 pub struct WindowsFile {
-    /// The approved-windows file [default: /etc/varco/approved-windows.toml
-    /// if /etc/varco exists, else the user config folder, else the
-    /// embedded default: no windows, block mode]
+    /// The approved-windows file, or its http:// or https:// URL on IT's
+    /// server (`run` fetches it; it must be signed) [default:
+    /// /etc/varco/approved-windows.toml if /etc/varco exists, else the
+    /// user config folder, else the embedded default: no windows, block
+    /// mode]
     #[arg(id = "config", long = "config", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
+/// `--trusted-key KEY.pub`: IT's public key.
+#[derive(Debug, Clone, Args)]
+pub struct TrustedKeyFile {
+    /// IT's minisign public key (the .pub file `minisign -G` wrote): every
+    /// windows file and catalog.toml must then carry IT's signature
+    /// (FILE.minisig beside it, from `minisign -Sm FILE`) [default:
+    /// /etc/varco/trusted.pub, on Windows %ProgramData%\varco\trusted.pub,
+    /// when present].
+    #[arg(id = "trusted_key", long = "trusted-key", value_name = "KEY.pub")]
     pub path: Option<PathBuf>,
 }
 
@@ -92,13 +106,26 @@ pub enum Command {
         config: WindowsFile,
     },
     /// Check an approved-windows file (and the catalog.toml next to it)
-    /// before deploying it.
+    /// before deploying it: its content, and its signature when a trusted
+    /// key is given or installed.
     Check {
-        /// The file to check.
+        /// The file to check, or its http(s):// URL on IT's server.
         file: PathBuf,
         /// IT's catalog extension [default: catalog.toml next to FILE].
         #[command(flatten)]
         catalog: CatalogFile,
+        /// IT's public key.
+        #[command(flatten)]
+        trusted_key: TrustedKeyFile,
+        /// For an https:// URL: IT's CA certificate (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+    },
+    /// The audit log's tamper-evident chain.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Show the windows open now and the next ones.
     Status {
@@ -111,6 +138,9 @@ pub enum Command {
         /// IT's catalog extension.
         #[command(flatten)]
         catalog: CatalogFile,
+        /// IT's public key.
+        #[command(flatten)]
+        trusted_key: TrustedKeyFile,
     },
     /// The catalog of remote-access tools varco knows.
     Catalog {
@@ -185,14 +215,50 @@ pub struct RunArgs {
     /// IT's catalog extension.
     #[command(flatten)]
     pub catalog: CatalogFile,
+    /// IT's public key.
+    #[command(flatten)]
+    pub trusted_key: TrustedKeyFile,
+    /// varco's state folder: the serial of the signed windows file in
+    /// force, the last good copy of a remote one [default:
+    /// /var/lib/varco for the system service, %ProgramData%\varco\state
+    /// on Windows, else the user data folder].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// With --config URL: ask IT's server every N seconds (conditional
+    /// requests: an unchanged file costs a 304).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub refresh: u64,
+    /// With --config https://…: IT's CA certificate (PEM); only a server
+    /// certificate it issued is accepted [default: the Mozilla roots built
+    /// into varco].
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `varco audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the chain of an audit log: exits 0 printing how many records
+    /// it checked and the head (compare it with the last `chain_head` your
+    /// syslog or Event Log received), or 1 naming the first line where the
+    /// chain breaks (a line edited, removed, inserted or moved).
+    Verify {
+        /// The audit log (JSON lines). Several files are checked as one
+        /// chain, oldest first (audit.jsonl.1 audit.jsonl).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `varco service …`.
 #[derive(Debug, Subcommand)]
 pub enum ServiceAction {
     /// Install (or repair) the service, %ProgramData%\varco with its
-    /// permissions, the Event Log source and the agent at logon.
-    Install,
+    /// permissions, the Event Log source and the agent at logon. A
+    /// %ProgramData%\varco someone else created first is moved aside (a
+    /// link there is refused). The options are kept in the service's
+    /// command line, which only administrators can change.
+    Install(ServiceSettings),
     /// Stop and remove the service and the agent's logon entry; keeps
     /// %ProgramData%\varco.
     Uninstall,
@@ -202,7 +268,37 @@ pub enum ServiceAction {
     Stop,
     /// The service's own entry point, started by the service manager.
     #[command(hide = true)]
-    Run,
+    Run(ServiceSettings),
+}
+
+/// What the installed service is started with (`varco service install
+/// …` keeps them in the service's command line).
+#[derive(Debug, Clone, Args)]
+pub struct ServiceSettings {
+    /// The windows file, or its http(s):// URL on IT's server [default:
+    /// %ProgramData%\varco\approved-windows.toml].
+    #[arg(long, value_name = "FILE|URL")]
+    pub config: Option<PathBuf>,
+    /// IT's public key.
+    #[command(flatten)]
+    pub trusted_key: TrustedKeyFile,
+    /// With --config URL: ask IT's server every N seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub refresh: u64,
+    /// With --config https://…: IT's CA certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl From<ServiceSettings> for crate::service::Settings {
+    fn from(s: ServiceSettings) -> crate::service::Settings {
+        crate::service::Settings {
+            config: s.config,
+            trusted_key: s.trusted_key.path,
+            refresh: s.refresh,
+            ca_cert: s.ca_cert,
+        }
+    }
 }
 
 /// `varco catalog …`.

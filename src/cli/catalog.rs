@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::args::{CatalogCommand, CatalogFile};
+use super::args::{CatalogCommand, CatalogFile, TrustedKeyFile};
 use crate::facts::ProcessFacts;
 use crate::policy::catalog::Catalog;
 use crate::policy::files;
@@ -12,7 +12,9 @@ use crate::policy::identify::Identifier;
 
 /// Runs `varco catalog COMMAND`.
 pub fn catalog(embedded: &Catalog, command: CatalogCommand, extension: CatalogFile) -> ExitCode {
-    let catalog = match super::with_extension(embedded, extension, &files::default_source()) {
+    let catalog = match super::trust(TrustedKeyFile { path: None })
+        .and_then(|t| super::with_extension(embedded, extension, &files::default_source(), &t))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -3,6 +3,7 @@
 //! messages that say what happened and what to do.
 
 pub mod args;
+mod audit;
 mod catalog;
 mod check;
 mod report;
@@ -16,8 +17,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::policy::catalog::Catalog;
-use crate::policy::files::{self, ConfigSource, LoadError};
-use args::{CatalogFile, Cli, Command, WindowsFile};
+use crate::policy::files::{self, ConfigSource, KeySource, LoadError, Trust};
+use args::{CatalogFile, Cli, Command, TrustedKeyFile, WindowsFile};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -59,20 +60,28 @@ pub fn main() -> ExitCode {
             &audit_log
                 .path
                 .unwrap_or_else(crate::effect::audit::default_path),
-            &windows_source(config),
+            &readable(windows_source(config)),
             &embedded,
         ),
-        Command::Check { file, catalog } => check::check(&embedded, &file, catalog),
+        Command::Check {
+            file,
+            catalog,
+            trusted_key,
+            ca_cert,
+        } => check::check(&embedded, file, catalog, trusted_key, ca_cert),
+        Command::Audit { command } => audit::audit(command),
         Command::Service { action } => service(action),
         Command::Agent { agent_dir, test } => agent(&agent_dir.path, test),
         Command::Status {
             config,
             audit_log,
             catalog,
+            trusted_key,
         } => status::status(
             &embedded,
             windows_source(config),
             catalog,
+            trusted_key,
             &audit_log
                 .path
                 .unwrap_or_else(crate::effect::audit::default_path),
@@ -89,10 +98,31 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The windows file named with `--config`, else the default one.
+/// The windows file (or URL) named with `--config`, else the default one.
 fn windows_source(arg: WindowsFile) -> ConfigSource {
     arg.path
-        .map_or_else(files::default_source, ConfigSource::File)
+        .map_or_else(files::default_source, ConfigSource::from_arg)
+}
+
+/// Where the windows of `source` can be read on this machine: for a URL,
+/// the copy the daemon keeps of the last good file it fetched.
+fn readable(source: ConfigSource) -> ConfigSource {
+    match source {
+        ConfigSource::Url(_) => ConfigSource::File(
+            crate::daemon::state::default_dir()
+                .join(crate::daemon::state::StateDir::COPY_FILE_NAME),
+        ),
+        other => other,
+    }
+}
+
+/// How IT's files are trusted by this command: as the daemon would,
+/// with `--trusted-key`, else the key installed in IT's folder.
+fn trust(key: TrustedKeyFile) -> Result<Trust, LoadError> {
+    KeySource::trust(
+        KeySource::new(key.path).as_ref(),
+        crate::sys::is_privileged(),
+    )
 }
 
 /// The embedded catalog plus IT's extension (`--catalog`, else
@@ -101,13 +131,14 @@ fn with_extension(
     embedded: &Catalog,
     explicit: CatalogFile,
     windows: &ConfigSource,
+    trust: &Trust,
 ) -> Result<Catalog, LoadError> {
     let (path, is_explicit): (Option<PathBuf>, bool) = match explicit.path {
         Some(p) => (Some(p), true),
         None => (files::default_catalog_path(windows), false),
     };
     match path {
-        Some(p) => files::load_catalog(embedded, &p, is_explicit, crate::sys::is_privileged()),
+        Some(p) => files::load_catalog(embedded, &p, is_explicit, trust),
         None => Ok(embedded.clone()),
     }
 }
@@ -115,11 +146,11 @@ fn with_extension(
 fn service(action: args::ServiceAction) -> ExitCode {
     use args::ServiceAction;
     let result = match action {
-        ServiceAction::Install => crate::service::install(),
+        ServiceAction::Install(settings) => crate::service::install(&settings.into()),
         ServiceAction::Uninstall => crate::service::uninstall(),
         ServiceAction::Start => crate::service::start(),
         ServiceAction::Stop => crate::service::stop(),
-        ServiceAction::Run => crate::service::run_service(),
+        ServiceAction::Run(settings) => crate::service::run_service(settings.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use jiff::Timestamp;
 
+use super::args::TrustedKeyFile;
 use crate::policy::catalog::Catalog;
-use crate::policy::files::{self, ConfigSource};
+use crate::policy::files::{self, ConfigSource, Trust};
 use crate::policy::schedule::Schedule;
 use crate::report::Report;
 
@@ -19,11 +20,18 @@ pub fn report(
     source: &ConfigSource,
     catalog: &Catalog,
 ) -> ExitCode {
+    let trust = match super::trust(TrustedKeyFile { path: None }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("varco report: {e}");
+            Trust::default()
+        }
+    };
     let tz = match source {
-        ConfigSource::File(p) => files::load(p, catalog, false)
+        ConfigSource::File(p) => files::load(p, catalog, &trust)
             .map(|s| s.timezone)
             .unwrap_or_else(|_| Schedule::fail_closed().timezone),
-        ConfigSource::EmbeddedDefault => Schedule::fail_closed().timezone,
+        ConfigSource::Url(_) | ConfigSource::EmbeddedDefault => Schedule::fail_closed().timezone,
     };
     let since = match since.map(|s| parse_since(s, &tz)).transpose() {
         Ok(s) => s,
@@ -32,7 +40,7 @@ pub fn report(
             return ExitCode::from(2);
         }
     };
-    let report = match Report::build(audit_log, source, catalog, since, Timestamp::now()) {
+    let report = match Report::build(audit_log, source, catalog, &trust, since, Timestamp::now()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("varco report: {e}");

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use jiff::Timestamp;
 
-use super::args::CatalogFile;
+use super::args::{CatalogFile, TrustedKeyFile};
 use crate::facts::ProcessFacts;
 use crate::policy::catalog::Catalog;
-use crate::policy::files::ConfigSource;
+use crate::policy::files::{ConfigSource, Trust};
 use crate::policy::identify::Identifier;
 use crate::policy::schedule::{Mode, Schedule};
 
@@ -22,25 +22,34 @@ pub fn scan(
     roots: Vec<PathBuf>,
     max_depth: usize,
 ) -> ExitCode {
-    let catalog = match super::with_extension(embedded, extension, &source) {
+    let source = super::readable(source);
+    let trust = match super::trust(TrustedKeyFile { path: None }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let catalog = match super::with_extension(embedded, extension, &source, &trust) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    scan_with(&catalog, &source, roots, max_depth)
+    scan_with(&catalog, &source, &trust, roots, max_depth)
 }
 
 /// `varco scan`: tools on disk and running, with what the windows allow.
 fn scan_with(
     catalog: &Catalog,
     source: &ConfigSource,
+    trust: &Trust,
     roots: Vec<PathBuf>,
     depth: usize,
 ) -> ExitCode {
     let now = Timestamp::now();
-    let (schedule, _) = super::status::schedule_shown(source, catalog);
+    let (schedule, _) = super::status::schedule_shown(source, catalog, trust);
     let mut identifier = Identifier::new();
     let show = |title: &str, found: &[Found]| {
         println!("{title}:");

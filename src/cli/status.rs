@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use jiff::Timestamp;
 
-use super::args::CatalogFile;
+use super::args::{CatalogFile, TrustedKeyFile};
 use crate::effect::audit::{Event, parse_all};
 use crate::policy::catalog::Catalog;
-use crate::policy::files::{self, ConfigSource, LoadError};
+use crate::policy::files::{self, ConfigSource, LoadError, Trust};
 use crate::policy::schedule::{MaintenanceWindow, Schedule, Tools, When};
 use crate::source;
 
@@ -18,14 +18,32 @@ pub fn status(
     embedded: &Catalog,
     windows: ConfigSource,
     extension: CatalogFile,
+    key: TrustedKeyFile,
     audit_log: &Path,
 ) -> ExitCode {
-    let code = match super::with_extension(embedded, extension, &windows) {
-        Ok(catalog) => windows_status(windows, &catalog),
+    if let ConfigSource::Url(url) = &windows {
+        println!("windows from: {url} (the daemon fetches it; below, the last good copy it kept)");
+    }
+    let windows = super::readable(windows);
+    let trust = match super::trust(key) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("windows file: {}", windows.describe());
+            println!("PROBLEM: {e}");
+            println!("→ no window is open and only the embedded catalog is in force (fail closed)");
+            source_status(audit_log);
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(k) = &trust.key {
+        println!("signatures: required, trusted key id {}", k.id());
+    }
+    let code = match super::with_extension(embedded, extension, &windows, &trust) {
+        Ok(catalog) => windows_status(windows, &catalog, &trust),
         Err(e) => {
             println!("PROBLEM: {e}");
             println!("→ only the embedded catalog is in force (fail closed)");
-            let _ = windows_status(windows, embedded);
+            let _ = windows_status(windows, embedded, &trust);
             ExitCode::FAILURE
         }
     };
@@ -35,13 +53,32 @@ pub fn status(
 
 /// Loads the windows file, printing which one and any problem; a problem
 /// means no window is open (fail closed).
-pub fn schedule_shown(source: &ConfigSource, catalog: &Catalog) -> (Schedule, Option<LoadError>) {
+pub fn schedule_shown(
+    source: &ConfigSource,
+    catalog: &Catalog,
+    trust: &Trust,
+) -> (Schedule, Option<LoadError>) {
+    let now = Timestamp::now();
     let (schedule, problem) = match source {
         ConfigSource::EmbeddedDefault => (Schedule::fail_closed(), None),
-        ConfigSource::File(path) => match files::load(path, catalog, false) {
+        ConfigSource::File(path) => match files::load(path, catalog, trust) {
+            Ok(s) if s.expired_at(now) => {
+                let at = s.expires.map(|e| s.local(e)).unwrap_or_default();
+                let e = LoadError::Expired {
+                    path: path.clone(),
+                    at,
+                };
+                (s.expired(), Some(e))
+            }
             Ok(s) => (s, None),
             Err(e) => (Schedule::fail_closed(), Some(e)),
         },
+        ConfigSource::Url(url) => (
+            Schedule::fail_closed(),
+            Some(LoadError::Missing {
+                path: std::path::PathBuf::from(url),
+            }),
+        ),
     };
     println!("windows file: {}", source.describe());
     if let ConfigSource::File(path) = &source
@@ -61,9 +98,15 @@ pub fn schedule_shown(source: &ConfigSource, catalog: &Catalog) -> (Schedule, Op
     (schedule, problem)
 }
 
-fn windows_status(source: ConfigSource, catalog: &Catalog) -> ExitCode {
+fn windows_status(source: ConfigSource, catalog: &Catalog, trust: &Trust) -> ExitCode {
     let now = Timestamp::now();
-    let (schedule, problem) = schedule_shown(&source, catalog);
+    let (schedule, problem) = schedule_shown(&source, catalog, trust);
+    if let Some(serial) = schedule.serial {
+        println!("serial: {serial}");
+    }
+    if let Some(expires) = schedule.expires {
+        println!("expires: {}", schedule.local(expires));
+    }
     println!(
         "mode: {}   zone: {}   now: {}",
         schedule.mode.as_str(),

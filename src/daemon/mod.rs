@@ -10,7 +10,9 @@
 //! clock for jumps ([`crate::sys::clock`]): decisions, here and in the
 //! sources, are taken on that one clock, which never goes back.
 
+pub mod fetch;
 pub mod reload;
+pub mod state;
 pub mod tell;
 
 use std::path::PathBuf;
@@ -19,17 +21,17 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::decide::{Decision, Verdict};
-use crate::effect::audit::{AuditLog, AuditSink};
+use crate::effect::audit::{AuditLog, AuditSink, Event};
 use crate::effect::stop::{self, Outcome};
 use crate::facts::ProcessFacts;
 use crate::messages::{Lang, Texts};
 use crate::policy::SharedPolicy;
 use crate::policy::catalog::{Catalog, CatalogError};
-use crate::policy::files::ConfigSource;
+use crate::policy::files::{ConfigSource, KeySource};
 use crate::policy::schedule::Mode;
 use crate::source::{self, Choice, Judge, Observation};
 use crate::sys::{self, sd_notify};
-use reload::{Change, Files};
+use reload::{Change, Files, Sources};
 pub use tell::NotifyRoute;
 use tell::{Teller, Told};
 
@@ -58,6 +60,15 @@ pub struct Options {
     pub source: Choice,
     /// Trials: fanotify marks only these paths' filesystems.
     pub fanotify_only: Vec<PathBuf>,
+    /// IT's public key: `--trusted-key`, else `trusted.pub` in IT's
+    /// folder when present.
+    pub key: Option<KeySource>,
+    /// varco's state folder (serials, the copy of a remote file).
+    pub state_dir: PathBuf,
+    /// How often IT's server is asked (URL mode).
+    pub refresh: Duration,
+    /// IT's CA certificate for HTTPS (URL mode), PEM.
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 /// Why the daemon could not run at all.
@@ -72,6 +83,11 @@ pub enum DaemonError {
     /// The process source stopped: enforcement would be off.
     #[error("the process source '{0}' stopped; exiting so the service manager restarts varco")]
     SourceStopped(&'static str),
+    /// A windows file from a server with nothing to check its signature.
+    #[error(
+        "--config {0}: a windows file from a server needs IT's public key: pass --trusted-key KEY.pub (the .pub file `minisign -G` wrote), or install it as {1}"
+    )]
+    RemoteWithoutKey(String, String),
 }
 
 /// Runs until SIGTERM/SIGINT (Ctrl-C).
@@ -98,11 +114,28 @@ async fn run_async(
     options: Options,
     stop: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<(), DaemonError> {
+    if let ConfigSource::Url(url) = &options.config
+        && !options
+            .key
+            .as_ref()
+            .is_some_and(|k| k.explicit || k.path.exists())
+    {
+        let default = crate::policy::files::default_key_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        return Err(DaemonError::RemoteWithoutKey(url.clone(), default));
+    }
     // The policy is loaded before the source starts: a source that answers
     // the kernel decides with the real windows from its first event.
     let mut files = Files::new(
-        options.config.clone(),
-        options.catalog.clone(),
+        Sources {
+            windows: options.config.clone(),
+            catalog: options.catalog.clone(),
+            key: options.key.clone(),
+            state_dir: options.state_dir.clone(),
+            refresh: options.refresh,
+            ca_cert: options.ca_cert.clone(),
+        },
         Catalog::embedded()?,
     );
     let (policy, problems) = files.initial(options.mode);
@@ -110,7 +143,11 @@ async fn run_async(
 
     let (syslog, syslog_control) = crate::effect::syslog::Syslog::new();
     syslog_control.configure(&policy.current().schedule.log);
-    let report = crate::report::AutoReport::new(&options.audit_log, options.config.clone());
+    let report = crate::report::AutoReport::new(
+        &options.audit_log,
+        files.readable_source(),
+        options.key.clone(),
+    );
     let report_hint = report.hint();
     let sinks = || -> Vec<Box<dyn AuditSink>> {
         let mut sinks: Vec<Box<dyn AuditSink>> =
@@ -232,6 +269,8 @@ fn tell_change(
         }
         Change::CatalogReloaded { .. } => {}
         Change::Problem { reason } => teller.config_error(&p, &reason),
+        Change::FetchFailed { reason } => teller.note(&p, Event::FetchFailed, reason),
+        Change::FetchRecovered { reason } => teller.note(&p, Event::FetchRecovered, reason),
     }
 }
 

@@ -183,6 +183,15 @@ impl Teller {
         self.record(r);
     }
 
+    /// Something for IT's record alone (the operator has nothing to do):
+    /// IT's server unreachable, or back.
+    pub fn note(&self, policy: &Policy, event: Event, reason: String) {
+        let mut r = self.blank(event, policy);
+        r.reason = Some(reason);
+        r.config = Some(self.config.clone());
+        self.record(r);
+    }
+
     /// A file IT wrote cannot be used: recorded, and whoever is at the
     /// workstation is told no remote access is admitted until IT fixes it.
     pub fn config_error(&mut self, policy: &Policy, reason: &str) {

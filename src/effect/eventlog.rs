@@ -23,6 +23,9 @@ pub fn event_id(event: Event) -> u32 {
         Event::Notice => 1008,
         Event::Fingerprint => 1009,
         Event::ClockJump => 1010,
+        Event::FetchFailed => 1011,
+        Event::FetchRecovered => 1012,
+        Event::ChainHead => 1013,
     }
 }
 
@@ -60,14 +63,18 @@ mod windows {
     impl AuditSink for EventLogSink {
         fn write(&mut self, record: &Record, line: &str) -> io::Result<()> {
             let severity = match record.event {
-                Event::Blocked | Event::Alerted | Event::ClockJump => Severity::Warning,
+                Event::Blocked | Event::Alerted | Event::ClockJump | Event::FetchFailed => {
+                    Severity::Warning
+                }
                 Event::ConfigError => Severity::Error,
                 Event::Allowed
                 | Event::Started
                 | Event::Stopped
                 | Event::ConfigReloaded
                 | Event::Notice
-                | Event::Fingerprint => Severity::Information,
+                | Event::Fingerprint
+                | Event::FetchRecovered
+                | Event::ChainHead => Severity::Information,
             };
             let text = format!("{}\n{line}", super::summary(record));
             self.0.report(severity, event_id(record.event), &text)
@@ -126,6 +133,14 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             "varco: the system clock jumped by {} ms",
             r.clock_difference_ms.unwrap_or(0)
         ),
+        (Event::FetchFailed | Event::FetchRecovered, _) => {
+            format!("varco: {}", r.reason.as_deref().unwrap_or(""))
+        }
+        (Event::ChainHead, _) => format!(
+            "varco audit chain head: line {} sha256 {}",
+            r.chain_lines.unwrap_or_default(),
+            r.chain_head.as_deref().unwrap_or("")
+        ),
         (event, None) => format!("varco: {event:?}"),
     }
 }
@@ -162,6 +177,9 @@ mod tests {
             Event::Notice,
             Event::Fingerprint,
             Event::ClockJump,
+            Event::FetchFailed,
+            Event::FetchRecovered,
+            Event::ChainHead,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
         assert_eq!(ids.len(), all.len());

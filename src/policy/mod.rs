@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod files;
 pub mod identify;
 pub mod schedule;
+pub mod trust;
 
 use std::sync::{Arc, RwLock};
 

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use super::{AUTO_DAYS, AUTO_NAME, Report};
 use crate::effect::audit::{AuditSink, Event, Record};
 use crate::policy::catalog::Catalog;
-use crate::policy::files::ConfigSource;
+use crate::policy::files::{ConfigSource, KeySource, Trust};
 
 /// Keeps `rapporto-incidente.md` and `.html` next to the audit log up to
 /// date after every blocked or alerted event (and what follows one: the
@@ -38,13 +38,13 @@ pub const AUTO_COALESCE: std::time::Duration = std::time::Duration::from_secs(1)
 
 impl AutoReport {
     /// The report kept for the audit log at `audit_log`.
-    pub fn new(audit_log: &Path, config: ConfigSource) -> AutoReport {
+    pub fn new(audit_log: &Path, config: ConfigSource, key: Option<KeySource>) -> AutoReport {
         let (tx, wake) = std::sync::mpsc::channel::<Wake>();
         let log = audit_log.to_path_buf();
         let html = html_path_for(audit_log);
         let _ = std::thread::Builder::new()
             .name("varco-report".into())
-            .spawn(move || rebuild_loop(&log, &config, &html, &wake));
+            .spawn(move || rebuild_loop(&log, &config, key.as_ref(), &html, &wake));
         AutoReport {
             audit_log: audit_log.to_path_buf(),
             wake: tx,
@@ -75,6 +75,7 @@ fn html_path_for(audit_log: &Path) -> PathBuf {
 fn rebuild_loop(
     audit_log: &Path,
     config: &ConfigSource,
+    key: Option<&KeySource>,
     html: &Path,
     wake: &std::sync::mpsc::Receiver<Wake>,
 ) {
@@ -84,7 +85,14 @@ fn rebuild_loop(
     let build = || {
         let now = Timestamp::now();
         let since = now - jiff::SignedDuration::from_hours(24 * AUTO_DAYS);
-        match Report::build(audit_log, config, &catalog, Some(since), now) {
+        // The windows are listed only as varco trusts them (signed, when
+        // IT installed a key); with a key that cannot be read, none is in
+        // force, and none is listed.
+        let (config, trust) = match KeySource::trust(key, crate::sys::is_privileged()) {
+            Ok(t) => (config.clone(), t),
+            Err(_) => (ConfigSource::EmbeddedDefault, Trust::default()),
+        };
+        match Report::build(audit_log, &config, &catalog, &trust, Some(since), now) {
             Ok(report) => {
                 if let Err(e) = report.write(html) {
                     tracing::error!("cannot write the incident report {}: {e}", html.display());

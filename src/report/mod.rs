@@ -31,11 +31,14 @@ use crate::effect::audit::{Event, Record, RecordId, parse_all};
 use crate::effect::stop::Outcome;
 use crate::messages::{ReportTexts, fill};
 use crate::policy::catalog::Catalog;
-use crate::policy::files::{self, ConfigSource};
+use crate::policy::files::{self, ConfigSource, Trust};
 use crate::policy::schedule::{Mode, Schedule, Tools, When};
 
 /// The file name (without extension) of the report kept by the enforcer.
 pub const AUTO_NAME: &str = "rapporto-incidente";
+
+/// The report's permissions on Unix: owner and group.
+const REPORT_MODE: u32 = 0o640;
 
 /// How far back the report kept by the enforcer looks.
 const AUTO_DAYS: i64 = 7;
@@ -103,6 +106,7 @@ impl Report {
         audit_log: &Path,
         config: &ConfigSource,
         catalog: &Catalog,
+        trust: &Trust,
         since: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Report, ReportError> {
@@ -113,10 +117,14 @@ impl Report {
         })?;
         let (schedule, config_problem) = match config {
             ConfigSource::EmbeddedDefault => (Schedule::fail_closed(), None),
-            ConfigSource::File(p) => match files::load(p, catalog, false) {
+            ConfigSource::File(p) => match files::load(p, catalog, trust) {
                 Ok(s) => (s, None),
                 Err(e) => (Schedule::fail_closed(), Some(e.to_string())),
             },
+            ConfigSource::Url(u) => (
+                Schedule::fail_closed(),
+                Some(format!("{u}: fetched by the daemon, not read here")),
+            ),
         };
         let mut incidents: Vec<Incident> = Vec::new();
         let mut by_id: HashMap<RecordId, usize> = HashMap::new();
@@ -490,15 +498,18 @@ impl Report {
     }
 
     /// Writes `<stem>.md` and `<stem>.html` for `out` (any extension of
-    /// `out` is replaced); returns both paths.
+    /// `out` is replaced); returns both paths. Each is written whole or
+    /// not at all, readable by its owner and group only (0640: it names
+    /// users, paths and command lines); on Windows it takes the access
+    /// list of its folder.
     pub fn write(&self, out: &Path) -> io::Result<(PathBuf, PathBuf)> {
         let md = out.with_extension("md");
         let html = out.with_extension("html");
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&md, self.markdown())?;
-        std::fs::write(&html, self.html())?;
+        crate::sys::write_atomic(&md, self.markdown().as_bytes(), REPORT_MODE)?;
+        crate::sys::write_atomic(&html, self.html().as_bytes(), REPORT_MODE)?;
         Ok((md, html))
     }
 }
@@ -598,8 +609,15 @@ mod tests {
         std::fs::write(&audit, log()).unwrap();
         let catalog = Catalog::embedded().unwrap();
         let now = "2025-11-26T14:00:00Z".parse().unwrap();
-        let report =
-            Report::build(&audit, &ConfigSource::EmbeddedDefault, &catalog, None, now).unwrap();
+        let report = Report::build(
+            &audit,
+            &ConfigSource::EmbeddedDefault,
+            &catalog,
+            &Trust::default(),
+            None,
+            now,
+        )
+        .unwrap();
         assert_eq!(report.len(), 2, "follow-ups are not incidents");
         let md = report.markdown();
         std::fs::remove_dir_all(dir).unwrap();
@@ -632,9 +650,16 @@ mod tests {
         std::fs::write(&audit, line + "\n").unwrap();
         let catalog = Catalog::embedded().unwrap();
         let now = "2025-11-26T14:00:00Z".parse().unwrap();
-        let md = Report::build(&audit, &ConfigSource::EmbeddedDefault, &catalog, None, now)
-            .unwrap()
-            .markdown();
+        let md = Report::build(
+            &audit,
+            &ConfigSource::EmbeddedDefault,
+            &catalog,
+            &Trust::default(),
+            None,
+            now,
+        )
+        .unwrap()
+        .markdown();
         std::fs::remove_dir_all(dir).unwrap();
         assert!(md.contains(&"cd".repeat(32)), "{md}");
         assert!(md.contains("sì, con una notifica sullo schermo"), "{md}");

@@ -52,28 +52,70 @@ pub fn marker_of(process: &sysinfo::Process) -> u64 {
 /// file or folder that a non-administrator can change would let the
 /// operator (or a caller talking them through it) open a window.
 pub fn untrusted_reason(path: &std::path::Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
     let mut checked = Some(path);
     while let Some(p) = checked {
-        if let Ok(meta) = fs::metadata(p) {
-            if meta.uid() != 0 {
-                return Some(format!(
-                    "{} is owned by uid {}, not by root",
-                    p.display(),
-                    meta.uid()
-                ));
-            }
-            if meta.mode() & 0o022 != 0 && !(meta.is_dir() && meta.mode() & 0o1000 != 0) {
-                return Some(format!(
-                    "{} can be changed by non-administrators (mode {:o})",
-                    p.display(),
-                    meta.mode() & 0o7777
-                ));
-            }
+        if let Ok(meta) = fs::metadata(p)
+            && let Some(why) = untrusted_meta(p, &meta)
+        {
+            return Some(why);
         }
         checked = p.parent().filter(|p| !p.as_os_str().is_empty());
     }
     None
+}
+
+/// Why `meta` (of `p`) lets a non-administrator change it.
+fn untrusted_meta(p: &std::path::Path, meta: &fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if meta.uid() != 0 {
+        return Some(format!(
+            "{} is owned by uid {}, not by root",
+            p.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 && !(meta.is_dir() && meta.mode() & 0o1000 != 0) {
+        return Some(format!(
+            "{} can be changed by non-administrators (mode {:o})",
+            p.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    None
+}
+
+/// Reads a file IT owns through one descriptor, judged on that descriptor
+/// (`fstat`), so nothing can be swapped in between the check and the
+/// read; the folders above it are judged as [`untrusted_reason`] does.
+/// `Ok(Err(why))` when it is not trusted; an I/O error when it cannot be
+/// opened or read. Only regular files are read (never a FIFO that would
+/// block the daemon), up to [`super::POLICY_FILE_LIMIT`] bytes.
+pub fn read_trusted(path: &std::path::Path) -> std::io::Result<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(Err(format!("{} is not a regular file", path.display())));
+    }
+    if let Some(why) = untrusted_meta(path, &meta) {
+        return Ok(Err(why));
+    }
+    if let Some(why) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .and_then(untrusted_reason)
+    {
+        return Ok(Err(why));
+    }
+    let mut bytes = Vec::new();
+    file.by_ref()
+        .take(super::POLICY_FILE_LIMIT)
+        .read_to_end(&mut bytes)?;
+    Ok(Ok(bytes))
 }
 
 /// Whether only root could have put this file where it is, under this

@@ -43,6 +43,56 @@ mod portable;
 #[cfg(not(any(target_os = "linux", windows)))]
 pub use portable::*;
 
+/// The most a policy file (windows file, catalog extension, key,
+/// signature) may hold: far above any real one, low enough that a huge
+/// or endless file cannot exhaust the daemon's memory.
+pub const POLICY_FILE_LIMIT: u64 = 4 << 20;
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees either the
+/// old file or the new one whole: a temporary file beside it, flushed to
+/// disk, renamed over it, and (Unix) the folder flushed too. `mode` is the
+/// new file's Unix permission bits; on Windows the file inherits its
+/// folder's access list.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            // A file left by an earlier crash keeps its old mode.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Why a process could not be stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum KillError {

@@ -46,6 +46,17 @@ pub fn untrusted_reason(_path: &std::path::Path) -> Option<String> {
     None
 }
 
+/// Reads a configuration file; its ownership is not judged on this
+/// platform yet (see [`untrusted_reason`]).
+pub fn read_trusted(path: &std::path::Path) -> std::io::Result<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(super::POLICY_FILE_LIMIT)
+        .read_to_end(&mut bytes)?;
+    Ok(Ok(bytes))
+}
+
 /// Whether varco runs with the rights to stop any user's programs.
 pub fn is_privileged() -> bool {
     false

@@ -20,7 +20,7 @@ fn check_accepts_the_example_file() {
     let line = text(&out.stdout);
     assert!(
         line.starts_with(
-            "config/approved-windows.example.toml: OK — 2 window(s), mode block, zone Europe/Rome;"
+            "config/approved-windows.example.toml: OK — serial 1; 2 window(s), mode block, zone Europe/Rome;"
         ),
         "{line}"
     );

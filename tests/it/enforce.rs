@@ -287,8 +287,11 @@ fn sigterm_writes_stopped_and_exits_zero() {
     let mut d = Daemon::start(&s, &["--config", config.to_str().unwrap()]);
     let status = d.stop();
     assert!(status.success(), "{status:?}");
-    let last = d.records().pop().unwrap();
-    assert_eq!(last["event"], "stopped");
+    // `stopped`, then the chain head that covers it.
+    let mut records = d.records();
+    let head = records.pop().unwrap();
+    assert_eq!(head["event"], "chain_head", "{head}");
+    assert_eq!(records.pop().unwrap()["event"], "stopped");
 }
 
 #[test]

@@ -5,10 +5,12 @@
 
 mod support;
 
+mod audit;
 mod catalog_data;
 mod cli;
 mod desktop;
 mod enforce;
+mod fetch;
 mod hardening;
 mod identify;
 #[cfg(target_os = "linux")]
@@ -18,4 +20,5 @@ mod pipeline;
 mod report;
 mod sources;
 mod syslog;
+mod trust;
 mod windows;

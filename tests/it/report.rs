@@ -125,3 +125,52 @@ fn report_lists_the_blocked_tool_with_its_hash_the_windows_and_the_contact() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
 }
+
+/// A user controls the path (and so the command line) of what they run:
+/// the report shows it as text, never as a link, HTML or a table cell of
+/// its own, and is readable by owner and group only.
+#[cfg(unix)]
+#[test]
+fn report_shows_a_hostile_path_as_text_and_is_not_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("report-hostile");
+    let config = s.write("approved-windows.toml", "mode = \"block\"\n");
+    let dir = s.path("a|b*`x`[x](javascript:alert(1))<script>alert(1)<");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tool = dir.join("AnyDesk");
+    std::fs::copy(crate::support::which("sleep"), &tool).unwrap();
+    let mut d = Daemon::start(&s, &["--config", config.to_str().unwrap()]);
+    let mut child = Command::new(&tool).arg("60").spawn().unwrap();
+    assert!(exits_within(&mut child, Duration::from_secs(3)));
+    d.wait_for(|r| r["event"] == "blocked", Duration::from_secs(8))
+        .expect("no blocked record");
+    d.stop();
+    let out = s.path("rapporto");
+    let status = Command::new(varco_bin())
+        .args(["report", "--out"])
+        .arg(&out)
+        .arg("--audit-log")
+        .arg(&d.audit)
+        .arg("--config")
+        .arg(&config)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let md = std::fs::read_to_string(s.path("rapporto.md")).unwrap();
+    let html = std::fs::read_to_string(s.path("rapporto.html")).unwrap();
+    // In a code span (the path) nothing needs escaping but the fence.
+    assert!(md.contains(&format!("``{}``", tool.display())), "{md}");
+    assert!(
+        !html.contains("<script>") && html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+    for path in [
+        s.path("rapporto.md"),
+        s.path("rapporto.html"),
+        s.path("rapporto-incidente.html"),
+        s.path("rapporto-incidente.md"),
+    ] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{}", path.display());
+    }
+}

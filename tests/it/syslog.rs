@@ -223,3 +223,65 @@ fn records_wait_in_order_while_the_collector_is_down_and_arrive_when_it_is_up() 
     assert!(started_at < blocked_at, "delivered out of order:\n{text}");
     d.stop();
 }
+
+#[test]
+fn the_chain_head_reaches_rsyslog_and_shows_a_log_cut_short() {
+    let s = Scratch::new("syslog-head");
+    let (udp, tcp) = (free_udp(), free_tcp());
+    let r = rsyslog(&s, "rsyslog", udp, tcp);
+    let config = s.write(
+        "approved-windows.toml",
+        &format!("mode = \"block\"\n[log]\nremote = \"tcp://127.0.0.1:{tcp}\"\n"),
+    );
+    let mut d = Daemon::start(&s, &["--config", config.to_str().unwrap()]);
+    block_a_tool(&s, &d, "AnyDesk");
+    // At shutdown the writer sends the head: how many lines, and the hash
+    // of the last one (`stopped`).
+    d.stop();
+    let line = received(
+        &r.out,
+        &["imtcp ", "chain_head [varco@32473 ", "chain_head=\""],
+        Duration::from_secs(10),
+    );
+    let field = |name: &str| {
+        let start = line.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        line[start..].split('"').next().unwrap().to_string()
+    };
+    let (lines, head) = (
+        field("chain_lines").parse::<usize>().unwrap(),
+        field("chain_head"),
+    );
+    let log = std::fs::read_to_string(&d.audit).unwrap();
+    let covered = log.lines().nth(lines - 1).unwrap();
+    assert!(covered.contains("\"event\":\"stopped\""), "{covered}");
+    assert_eq!(
+        sha256_hex(covered.as_bytes()),
+        head,
+        "the head names the log's line {lines}"
+    );
+    // Whoever cuts the log short (here: the last records) leaves a chain
+    // that still holds, but no longer reaches the head the collector has.
+    let cut: Vec<&str> = log.lines().take(lines - 1).collect();
+    assert!(
+        !cut.iter().any(|l| sha256_hex(l.as_bytes()) == head),
+        "the cut log still holds the head"
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}

@@ -1,20 +1,31 @@
 //! The audit log: one JSON object per line ([`Record`]), appended, never
-//! truncated.
+//! truncated, each line chained to the one before it ([`chain`]).
 //!
 //! Records are written by a thread of their own, so stopping a tool never
 //! waits for a disk. Each line is flushed as soon as it is written: after a
-//! crash, what was decided is on disk.
+//! crash, what was decided is on disk. That thread is the one writer, so
+//! the chain is computed over exactly the bytes written, in the order
+//! written; it also sends the chain head out at least every
+//! [`HEAD_EVERY`] and when the log closes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+pub mod chain;
 pub mod fingerprint;
 mod record;
 
+use chain::Head;
 pub use record::{Event, Record, RecordId, RecordIds, RecordTime, parse_all};
+
+/// The longest the chain head goes unpublished after a record was
+/// written: a log cut short shows against the last head the collector
+/// received, at most this much later.
+pub const HEAD_EVERY: Duration = Duration::from_secs(600);
 
 /// Where the audit log goes by default: a system folder for a privileged
 /// daemon, the user's data folder otherwise.
@@ -81,7 +92,15 @@ impl AuditLog {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = open_append(path)?;
+        // Where the chain stands: the daemon goes on from the log's last
+        // line (or the file it was rotated to).
+        let head = chain::tail(path)?;
+        let mut file = open_append(path)?;
+        if head.torn {
+            // A crash cut the last line short: end it, so the next record
+            // starts a line of its own (and chains to the torn one).
+            file.write_all(b"\n")?;
+        }
         let name = path.display().to_string();
         Self::start(
             Box::new(LineSink {
@@ -90,6 +109,7 @@ impl AuditLog {
             }),
             extra,
             path.to_path_buf(),
+            head,
         )
     }
 
@@ -100,20 +120,26 @@ impl AuditLog {
             out: Box::new(io::stderr()),
             name: "standard error".into(),
         };
-        Self::start(Box::new(sink), extra, PathBuf::from("<stderr>"))
+        let head = Head {
+            lines: 0,
+            hash: chain::GENESIS.to_string(),
+            torn: false,
+        };
+        Self::start(Box::new(sink), extra, PathBuf::from("<stderr>"), head)
     }
 
     fn start(
         main: Box<dyn AuditSink>,
         extra: Vec<Box<dyn AuditSink>>,
         path: PathBuf,
+        head: Head,
     ) -> io::Result<AuditLog> {
         let (tx, rx) = mpsc::channel::<Record>();
         let mut sinks = vec![main];
         sinks.extend(extra);
         let thread = std::thread::Builder::new()
             .name("varco-audit".into())
-            .spawn(move || write_loop(sinks, rx))?;
+            .spawn(move || write_loop(sinks, rx, head))?;
         Ok(AuditLog {
             tx: Some(tx),
             thread: Some(thread),
@@ -183,28 +209,86 @@ fn open_append(path: &Path) -> io::Result<File> {
     opts.open(path)
 }
 
-fn write_loop(mut sinks: Vec<Box<dyn AuditSink>>, rx: mpsc::Receiver<Record>) {
-    for record in rx {
-        let line = match serde_json::to_string(&record) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("cannot encode an audit record: {e}");
-                continue;
-            }
+/// Writes every record it receives, in order, each chained to the line
+/// before; publishes the chain head [`HEAD_EVERY`] after the first record
+/// since the last head, and when the log closes.
+fn write_loop(mut sinks: Vec<Box<dyn AuditSink>>, rx: mpsc::Receiver<Record>, mut head: Head) {
+    // What the last record was written with, for the head records.
+    let mut last: Option<(jiff::tz::Offset, crate::policy::schedule::Mode)> = None;
+    let mut head_due: Option<Instant> = None;
+    loop {
+        let received = match head_due {
+            Some(due) => rx.recv_timeout(due.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
-        for sink in &mut sinks {
-            if let Err(e) = sink.write(&record, &line) {
-                // The record still reaches the service log, so it is not lost.
-                tracing::error!(
-                    "cannot write the audit record to {}: {e}; record: {line}",
-                    sink.name()
-                );
+        match received {
+            Ok(record) => {
+                last = Some((record.time.offset, record.mode));
+                write_one(&mut sinks, &mut head, record);
+                head_due.get_or_insert_with(|| Instant::now() + HEAD_EVERY);
             }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                write_head(&mut sinks, &mut head, last);
+                head_due = None;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+    }
+    if head_due.is_some() {
+        write_head(&mut sinks, &mut head, last);
     }
     for sink in &mut sinks {
         sink.flush();
     }
+}
+
+/// Links `record` to the chain, writes it to every sink, and moves the
+/// chain on to the line written.
+fn write_one(sinks: &mut [Box<dyn AuditSink>], head: &mut Head, mut record: Record) {
+    record.prev = Some(head.hash.clone());
+    let line = match serde_json::to_string(&record) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot encode an audit record: {e}");
+            return;
+        }
+    };
+    head.hash = chain::line_hash(line.as_bytes());
+    head.lines += 1;
+    for sink in sinks.iter_mut() {
+        if let Err(e) = sink.write(&record, &line) {
+            // The record still reaches the service log, so it is not lost.
+            tracing::error!(
+                "cannot write the audit record to {}: {e}; record: {line}",
+                sink.name()
+            );
+        }
+    }
+}
+
+/// Publishes where the chain stands: a `chain_head` record (so it reaches
+/// syslog and the Event Log like every record, and stands in the log
+/// itself), and a line in the service log (the journal).
+fn write_head(
+    sinks: &mut [Box<dyn AuditSink>],
+    head: &mut Head,
+    last: Option<(jiff::tz::Offset, crate::policy::schedule::Mode)>,
+) {
+    let (offset, mode) = last.unwrap_or((jiff::tz::Offset::UTC, Default::default()));
+    let mut r = Record::new(
+        Event::ChainHead,
+        jiff::Timestamp::now(),
+        &jiff::tz::TimeZone::fixed(offset),
+        mode,
+    );
+    r.chain_lines = Some(head.lines);
+    r.chain_head = Some(head.hash.clone());
+    tracing::info!(
+        "audit chain head: {} line(s), the last with sha256 {}",
+        head.lines,
+        head.hash
+    );
+    write_one(sinks, head, r);
 }
 
 #[cfg(test)]
@@ -232,10 +316,31 @@ mod tests {
             log.close();
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let read: Vec<Record> = parse_all(&text).collect();
+        let read: Vec<Record> = parse_all(&text)
+            .filter(|r| r.event != Event::ChainHead)
+            .map(|r| Record { prev: None, ..r })
+            .collect();
         assert_eq!(
             read, written,
             "appended, not truncated, and read back whole"
+        );
+        // Each run closed with its head, and the second run went on from
+        // the first one's last line.
+        let files = [chain::Checked {
+            name: "audit.jsonl",
+            bytes: text.as_bytes(),
+        }];
+        let intact = chain::verify(&files, None).unwrap();
+        assert_eq!((intact.records, intact.start), (4, chain::Start::New));
+        let heads: Vec<Record> = parse_all(&text)
+            .filter(|r| r.event == Event::ChainHead)
+            .collect();
+        assert_eq!(heads.len(), 2);
+        assert_eq!(heads[1].chain_lines, Some(3));
+        let third = text.lines().nth(2).unwrap();
+        assert_eq!(
+            heads[1].chain_head,
+            Some(chain::line_hash(third.as_bytes()))
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -53,6 +53,15 @@ pub enum Event {
     /// The wall clock jumped (`clock_from`, `clock_to`,
     /// `clock_difference_ms`).
     ClockJump,
+    /// IT's server cannot be reached (first failure, then hourly); what
+    /// is in force does not change.
+    FetchFailed,
+    /// IT's server answers again.
+    FetchRecovered,
+    /// The head of the audit chain: how many lines the log holds and the
+    /// SHA-256 of the last one, sent out regularly so that a log cut short
+    /// afterwards shows.
+    ChainHead,
 }
 
 impl Event {
@@ -69,6 +78,9 @@ impl Event {
             Event::Notice => "notice",
             Event::Fingerprint => "fingerprint",
             Event::ClockJump => "clock_jump",
+            Event::FetchFailed => "fetch_failed",
+            Event::FetchRecovered => "fetch_recovered",
+            Event::ChainHead => "chain_head",
         }
     }
 }
@@ -267,6 +279,19 @@ pub struct Record {
     /// (negative: set back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_difference_ms: Option<i64>,
+    /// On `chain_head`: how many lines the log file holds before this
+    /// record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_lines: Option<u64>,
+    /// On `chain_head`: the SHA-256 (hex) of the last of those lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_head: Option<String>,
+    /// SHA-256 (hex) of the previous line's bytes, or 64 zeros for the
+    /// first line of a new log: the chain that shows an edited, removed,
+    /// inserted or reordered line. Set by the audit writer, the one
+    /// place that knows what it wrote last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 impl Record {
@@ -305,6 +330,9 @@ impl Record {
             clock_from: None,
             clock_to: None,
             clock_difference_ms: None,
+            chain_lines: None,
+            chain_head: None,
+            prev: None,
         }
     }
 

@@ -196,6 +196,12 @@ pub struct Schedule {
     pub log: LogSettings,
     /// The windows, in file order.
     pub windows: Vec<MaintenanceWindow>,
+    /// The file's release number (`serial = N`): a signed file must carry
+    /// one, and varco never goes back to a lower one.
+    pub serial: Option<u64>,
+    /// When the file stops counting (`expires = ...`): from then on no
+    /// window is open, as if the file were missing.
+    pub expires: Option<Timestamp>,
 }
 
 /// The zone assumed when the file names none: ANPR workstations are in Italy.
@@ -212,19 +218,45 @@ impl Schedule {
             notify_allowed: true,
             log: LogSettings::default(),
             windows: Vec::new(),
+            serial: None,
+            expires: None,
+        }
+    }
+
+    /// Whether the file has expired at `now`: then it opens no window.
+    pub fn expired_at(&self, now: Timestamp) -> bool {
+        self.expires.is_some_and(|e| now >= e)
+    }
+
+    /// What stays in force once the file expired: no window and block
+    /// mode, as with no file; the contact and the log destinations stay,
+    /// so the operator still learns whom to call and the fleet's log
+    /// still hears about it.
+    pub fn expired(&self) -> Schedule {
+        Schedule {
+            mode: Mode::Block,
+            windows: Vec::new(),
+            ..self.clone()
         }
     }
 
     /// The first window open at `now` that admits `tool`, with its opening.
+    /// None once the file has expired.
     pub fn open_for(&self, tool: &str, now: Timestamp) -> Option<(&MaintenanceWindow, Opening)> {
+        if self.expired_at(now) {
+            return None;
+        }
         self.windows
             .iter()
             .filter(|w| w.admits(tool))
             .find_map(|w| w.opening_at(&self.timezone, now).map(|o| (w, o)))
     }
 
-    /// Every window open at `now`.
+    /// Every window open at `now` (none once the file has expired).
     pub fn open_at(&self, now: Timestamp) -> Vec<(&MaintenanceWindow, Opening)> {
+        if self.expired_at(now) {
+            return Vec::new();
+        }
         self.windows
             .iter()
             .filter_map(|w| w.opening_at(&self.timezone, now).map(|o| (w, o)))
@@ -237,6 +269,7 @@ impl Schedule {
             .windows
             .iter()
             .filter_map(|w| w.next_opening(&self.timezone, now).map(|o| (w, o)))
+            .filter(|(_, o)| !self.expired_at(o.start))
             .collect();
         next.sort_by_key(|(_, o)| o.start);
         next

@@ -22,7 +22,9 @@ use super::{
 use crate::policy::catalog::Catalog;
 use crate::policy::diagnostic::{Diagnostic, closest};
 
-const TOP_KEYS: &[&str] = &["mode", "timezone", "contact", "notify", "log", "window"];
+const TOP_KEYS: &[&str] = &[
+    "serial", "expires", "mode", "timezone", "contact", "notify", "log", "window",
+];
 const LOG_KEYS: &[&str] = &["local", "remote", "facility"];
 /// The local syslog socket `local = true` means.
 const DEV_LOG: &str = "/dev/log";
@@ -104,6 +106,11 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Schedule, Vec<Diagnostic>>
         },
     };
 
+    let serial = root.get("serial").and_then(|v| c.serial(v));
+    let expires = root
+        .get("expires")
+        .and_then(|_| c.instant(&root, "expires", 0..0, timezone.as_ref()));
+
     let contact = root
         .get("contact")
         .and_then(|v| c.table(v, "[contact]"))
@@ -178,6 +185,8 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Schedule, Vec<Diagnostic>>
             notify_allowed,
             log,
             windows,
+            serial,
+            expires,
         })
     } else {
         c.diags.sort_by_key(|d| (d.line, d.col));
@@ -278,6 +287,25 @@ impl Checker<'_> {
             self.type_error(v, what, "true or false", "false");
         }
         b
+    }
+
+    /// `serial = N`: a whole number from 1 on.
+    fn serial(&mut self, v: &Value<'_>) -> Option<u64> {
+        let Some(n) = v.get_ref().as_integer() else {
+            self.type_error(v, "serial", "a whole number", "42");
+            return None;
+        };
+        let serial = u64::from_str_radix(n.as_str(), n.radix())
+            .ok()
+            .filter(|n| *n > 0);
+        if serial.is_none() {
+            self.error(
+                Some(v.span()),
+                format!("serial {} is not a positive number", n.as_str()),
+                "start at serial = 1 and raise it at every release",
+            );
+        }
+        serial
     }
 
     fn opt_string(&mut self, t: &DeTable<'_>, key: &str) -> Option<String> {

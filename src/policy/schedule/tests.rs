@@ -337,3 +337,57 @@ fn to_24_00_is_the_end_of_the_day_so_a_window_can_be_always_open() {
     );
     assert!(errs[0].contains("`from` is not a time of day"), "{errs:?}");
 }
+
+#[test]
+fn serial_and_expires_are_read_expires_in_the_file_zone() {
+    let s = parse_ok(&format!(
+        "serial = 7\nexpires = 2027-01-31T00:00:00\n{WEEKLY_OVERNIGHT}"
+    ));
+    assert_eq!(s.serial, Some(7));
+    // Midnight in Rome in January is 23:00 UTC the day before.
+    assert_eq!(s.expires, Some(at("2027-01-30T23:00:00Z")));
+    let with_offset = parse_ok("expires = 2027-01-31T00:00:00Z\n");
+    assert_eq!(with_offset.expires, Some(at("2027-01-31T00:00:00Z")));
+}
+
+#[test]
+fn an_expired_file_opens_no_window_and_lists_none_ahead() {
+    let s = parse_ok(&format!(
+        "expires = 2025-11-26T00:00:00\n{WEEKLY_OVERNIGHT}"
+    ));
+    // Tuesday 25 November 2025, 23:00 local: open, the file still valid.
+    assert_eq!(open_ids(&s, "2025-11-25T22:00:00Z"), ["night"]);
+    // Past midnight the window would still run, but the file has expired.
+    assert!(s.expired_at(at("2025-11-25T23:00:00Z")));
+    assert_eq!(open_ids(&s, "2025-11-25T23:30:00Z"), Vec::<String>::new());
+    assert!(s.open_for("anydesk", at("2025-11-25T23:30:00Z")).is_none());
+    assert!(s.upcoming(at("2025-11-25T23:30:00Z")).is_empty());
+    let after = s.expired();
+    assert!(after.windows.is_empty());
+    assert_eq!(after.mode, Mode::Block);
+}
+
+#[test]
+fn bad_serial_and_expires_are_errors_with_line_and_col() {
+    let errs = errors("serial = \"7\"\nexpires = 2027-01-31\n");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("f.toml:1:10: `serial` must be a whole number"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].starts_with("f.toml:2:11: `expires` needs both a date and a time"),
+        "{errs:#?}"
+    );
+    let errs = errors("serial = 0\nexpires = \"tomorrow\"\n");
+    assert!(
+        errs[0].starts_with("f.toml:1:10: serial 0 is not a positive number"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].starts_with("f.toml:2:11: `expires` must be a date and time"),
+        "{errs:#?}"
+    );
+    let errs = errors("serail = 3\n");
+    assert!(errs[0].contains("did you mean `serial`?"), "{errs:#?}");
+}

@@ -15,7 +15,9 @@ mod security;
 pub use eventlog::{EventLog, Severity};
 pub use pipe::{PipeListener, connect_pipe, current_session, pipe_name, session_of, sessions};
 pub use registry::{RegValue, delete_machine_key, delete_machine_value, set_machine_value};
-pub use security::{protect_dir, untrusted_reason};
+pub use security::{
+    create_protected_dir, dir_untrusted_reason, protect_dir, read_trusted, untrusted_reason,
+};
 
 use std::collections::HashSet;
 use std::io;

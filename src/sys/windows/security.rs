@@ -4,10 +4,10 @@
 use std::io;
 use std::path::Path;
 
-use windows_sys::Win32::Foundation::{HLOCAL, LocalFree};
+use windows_sys::Win32::Foundation::{HANDLE, HLOCAL, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
-    GetNamedSecurityInfoW, SE_FILE_OBJECT, SetNamedSecurityInfoW,
+    GetNamedSecurityInfoW, GetSecurityInfo, SE_FILE_OBJECT, SetNamedSecurityInfoW,
 };
 use windows_sys::Win32::Security::{
     ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, ACL_SIZE_INFORMATION, AclSizeInformation,
@@ -63,26 +63,58 @@ pub fn untrusted_reason(path: &Path) -> Option<String> {
 /// Owner and access list of a file or folder.
 fn read_security(path: &Path) -> io::Result<Security> {
     let name = wide(path.as_os_str());
+    security_from(|owner, dacl, sd| {
+        // SAFETY: `name` is NUL-terminated; the out-pointers are valid (see
+        // `security_from`).
+        unsafe {
+            GetNamedSecurityInfoW(
+                name.as_ptr(),
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                owner,
+                std::ptr::null_mut(),
+                dacl,
+                std::ptr::null_mut(),
+                sd,
+            )
+        }
+    })
+}
+
+/// Owner and access list of the object an open handle names.
+fn handle_security(handle: HANDLE) -> io::Result<Security> {
+    security_from(|owner, dacl, sd| {
+        // SAFETY: the handle is open with READ_CONTROL (see
+        // `read_trusted`); the out-pointers are valid.
+        unsafe {
+            GetSecurityInfo(
+                handle,
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                owner,
+                std::ptr::null_mut(),
+                dacl,
+                std::ptr::null_mut(),
+                sd,
+            )
+        }
+    })
+}
+
+/// Runs `get` (GetNamedSecurityInfoW or GetSecurityInfo) with valid
+/// out-pointers and reads owner and access list from what it returned.
+fn security_from(
+    get: impl FnOnce(&mut PSID, &mut *mut ACL, &mut PSECURITY_DESCRIPTOR) -> u32,
+) -> io::Result<Security> {
     let mut owner: PSID = std::ptr::null_mut();
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: `name` is NUL-terminated; every out-pointer is valid; the
-    // owner and DACL pointers point into `sd`, which is kept alive below.
-    let rc = unsafe {
-        GetNamedSecurityInfoW(
-            name.as_ptr(),
-            SE_FILE_OBJECT,
-            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-            &mut owner,
-            std::ptr::null_mut(),
-            &mut dacl,
-            std::ptr::null_mut(),
-            &mut sd,
-        )
-    };
+    let rc = get(&mut owner, &mut dacl, &mut sd);
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc as i32));
     }
+    // The owner and DACL pointers point into `sd`, kept alive until the
+    // end of this function.
     let _sd = Local(sd);
     let owner = (!owner.is_null()).then(|| sid_string(owner)).transpose()?;
     let dacl = if dacl.is_null() {
@@ -91,6 +123,48 @@ fn read_security(path: &Path) -> io::Result<Security> {
         Some(aces(dacl)?)
     };
     Ok(Security { owner, dacl })
+}
+
+/// Reads a file IT owns through ONE handle: opened first, its access list
+/// judged through that handle (`GetSecurityInfo`), then read from it, so
+/// no other file can be swapped in between the check and the read. Other
+/// writers are shut out while it is open (read sharing only). The folder
+/// is judged by name, as [`untrusted_reason`] does. `Ok(Err(why))` when
+/// it is not trusted.
+pub fn read_trusted(path: &Path) -> io::Result<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::GENERIC_READ;
+    use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, READ_CONTROL};
+
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .access_mode(GENERIC_READ | READ_CONTROL)
+        .share_mode(FILE_SHARE_READ)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Ok(Err(format!("{} is not a regular file", path.display())));
+    }
+    let what = path.display().to_string();
+    match handle_security(file.as_raw_handle() as HANDLE) {
+        Ok(sec) => {
+            if let Some(why) = acl::untrusted_writers(&what, &sec) {
+                return Ok(Err(why));
+            }
+        }
+        Err(e) => return Ok(Err(format!("cannot read the permissions of {what}: {e}"))),
+    }
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Some(why) = untrusted_reason(folder)
+    {
+        return Ok(Err(why));
+    }
+    let mut bytes = Vec::new();
+    file.by_ref()
+        .take(crate::sys::POLICY_FILE_LIMIT)
+        .read_to_end(&mut bytes)?;
+    Ok(Ok(bytes))
 }
 
 fn aces(dacl: *mut ACL) -> io::Result<Vec<Ace>> {
@@ -161,9 +235,28 @@ pub(crate) fn sid_string(sid: PSID) -> io::Result<String> {
     Ok(String::from_utf16_lossy(chars))
 }
 
-/// Gives `dir` (and the files directly in it) [`PROTECTED_SDDL`]: only
-/// SYSTEM and Administrators can change them.
-pub fn protect_dir(dir: &Path) -> io::Result<()> {
+/// Why a folder itself (not the one above it) cannot be trusted: owned by
+/// someone other than SYSTEM, Administrators or TrustedInstaller, or
+/// writable by others; a link (junction, symbolic link or other reparse
+/// point) is never trusted, whatever it points to.
+pub fn dir_untrusted_reason(dir: &Path) -> io::Result<Option<String>> {
+    use std::os::windows::fs::MetadataExt;
+    use windows_sys::Win32::Storage::FileSystem::FILE_ATTRIBUTE_REPARSE_POINT;
+    let meta = std::fs::symlink_metadata(dir)?;
+    let what = dir.display().to_string();
+    if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+        return Ok(Some(format!(
+            "{what} is a link (junction, symbolic link or other reparse point) to another place"
+        )));
+    }
+    if !meta.is_dir() {
+        return Ok(Some(format!("{what} is not a folder")));
+    }
+    Ok(acl::untrusted_writers(&what, &read_security(dir)?))
+}
+
+/// The security descriptor [`PROTECTED_SDDL`] describes, built.
+fn protected_descriptor() -> io::Result<Local> {
     let sddl = wide(std::ffi::OsStr::new(PROTECTED_SDDL));
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
     // SAFETY: `sddl` is NUL-terminated; revision 1 is the only one.
@@ -178,7 +271,35 @@ pub fn protect_dir(dir: &Path) -> io::Result<()> {
     if ok == 0 {
         return Err(io::Error::last_os_error());
     }
-    let _sd = Local(sd);
+    Ok(Local(sd))
+}
+
+/// Creates `dir` with [`PROTECTED_SDDL`] from its first instant
+/// (`CreateDirectoryW` with the descriptor), so nobody can slip a file
+/// into it between its creation and its protection. Fails if it exists.
+pub fn create_protected_dir(dir: &Path) -> io::Result<()> {
+    use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
+    use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+    let sd = protected_descriptor()?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: sd.0,
+        bInheritHandle: 0,
+    };
+    let name = wide(dir.as_os_str());
+    // SAFETY: `name` is NUL-terminated; `attributes` points to the live
+    // descriptor `sd` for the duration of the call.
+    if unsafe { CreateDirectoryW(name.as_ptr(), &attributes) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives `dir` (and the files directly in it) [`PROTECTED_SDDL`]: only
+/// SYSTEM and Administrators can change them.
+pub fn protect_dir(dir: &Path) -> io::Result<()> {
+    let descriptor = protected_descriptor()?;
+    let sd = descriptor.0;
     let (mut present, mut defaulted) = (0, 0);
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut owner: PSID = std::ptr::null_mut();
@@ -223,4 +344,65 @@ pub fn protect_dir(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! These run under Wine too, which does not keep an owner set with
+    //! SetNamedSecurityInfo or CreateDirectoryW (it reports the Unix
+    //! user's SID whatever was asked): they check the refusals, and that
+    //! the reading goes through the handle; the installed access list is
+    //! judged by the pure tests in `sys::acl`.
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("varco-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_file_a_user_owns_is_refused_through_its_own_handle() {
+        let dir = scratch("one-handle");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("approved-windows.toml");
+        std::fs::write(&file, "mode = \"block\"\n").unwrap();
+        // Made by this process's (non-system) account: not trusted, and
+        // said of the file whose handle was judged.
+        let why = read_trusted(&file).unwrap().unwrap_err();
+        assert!(
+            why.contains("approved-windows.toml is owned by S-1-5-21-"),
+            "{why}"
+        );
+        assert_eq!(
+            read_trusted(&dir.join("missing.toml")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_folder_a_user_made_is_refused_and_never_taken_over() {
+        let planted = scratch("planted");
+        std::fs::create_dir_all(&planted).unwrap();
+        let why = dir_untrusted_reason(&planted).unwrap().unwrap();
+        assert!(why.contains("owned by S-1-5-21-"), "{why}");
+        assert!(
+            create_protected_dir(&planted).is_err(),
+            "an existing folder is never taken over"
+        );
+        let file = planted.join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(
+            dir_untrusted_reason(&file)
+                .unwrap()
+                .unwrap()
+                .contains("is not a folder")
+        );
+        let fresh = scratch("protected");
+        create_protected_dir(&fresh).unwrap();
+        assert!(fresh.is_dir());
+        let _ = std::fs::remove_dir_all(&planted);
+        let _ = std::fs::remove_dir_all(&fresh);
+    }
 }
