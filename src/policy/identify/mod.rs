@@ -20,6 +20,9 @@
 //! cached by (device, inode, mtime, size) — by (path, size, mtime) on
 //! Windows — so each binary is inspected once however often it runs.
 
+mod markers;
+mod pe;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
@@ -30,6 +33,7 @@ use std::time::SystemTime;
 
 use crate::facts::ProcessFacts;
 use crate::policy::catalog::{Catalog, Evidence, Identification};
+use markers::Format;
 
 /// Largest Windows (PE) file read for identification: the version
 /// resource sits near the end, and remote tools are 1–80 MB. The cap keeps
@@ -200,19 +204,20 @@ fn evidence_of_reader(catalog: &Catalog, file: impl Read) -> std::io::Result<Evi
     let mut head = [0u8; 4];
     let mut limited = file.take(MAX_READ);
     let n = read_fully(&mut limited, &mut head)?;
-    if !is_executable_format(&head[..n]) {
-        return Ok(Evidence::default());
-    }
-    if !head.starts_with(b"MZ") {
-        if catalog.markers().next().is_none() {
-            return Ok(Evidence::default());
+    match Format::of(&head[..n]) {
+        Format::Other => return Ok(Evidence::default()),
+        Format::Pe => {}
+        Format::Binary | Format::Script => {
+            if catalog.markers().next().is_none() {
+                return Ok(Evidence::default());
+            }
+            limited.set_limit(MAX_MARKER_READ - n as u64);
         }
-        limited.set_limit(MAX_MARKER_READ - n as u64);
     }
     let mut bytes = Vec::with_capacity(4096);
     bytes.extend_from_slice(&head[..n]);
     limited.read_to_end(&mut bytes)?;
-    Ok(evidence_of_bytes(catalog, &bytes))
+    Ok(examine(catalog, &bytes).evidence)
 }
 
 fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -226,96 +231,77 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// PE (`MZ`), ELF, Mach-O (both byte orders, fat) — the formats a process
-/// image can have. Scripts and documents give no evidence.
-fn is_executable_format(head: &[u8]) -> bool {
-    head.starts_with(b"MZ")
-        || head.starts_with(b"\x7fELF")
-        || matches!(
-            head,
-            [0xfe, 0xed, 0xfa, 0xce | 0xcf]
-                | [0xce | 0xcf, 0xfa, 0xed, 0xfe]
-                | [0xca, 0xfe, 0xba, 0xbe]
-        )
+/// Something in a file's content that is damaged and so hides what it
+/// would have said about the program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The PE resource directory cannot be walked.
+    #[error("its PE resource directory is damaged ({0})")]
+    Resources(String),
+    /// The PE version resource is damaged; the strings before the damage
+    /// were read.
+    #[error("its PE version resource is damaged at byte {offset} of the resource ({what})")]
+    VersionResource {
+        /// Where in the resource.
+        offset: usize,
+        /// What is wrong there.
+        what: &'static str,
+    },
 }
 
-/// Evidence from a file's bytes: the PE version resource and certificate
-/// names for Windows binaries, the catalog's content markers for the
-/// others.
+/// What a file's content says about it, and what in it was damaged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Examined {
+    /// What the content says.
+    pub evidence: Evidence,
+    /// The damage found, each hiding part of the evidence.
+    pub problems: Vec<Problem>,
+}
+
+/// Evidence from a file's bytes: the PE version resource and signer names
+/// for Windows programs, the catalog's content markers for the others.
 pub fn evidence_of_bytes(catalog: &Catalog, bytes: &[u8]) -> Evidence {
-    if bytes.starts_with(b"MZ") {
-        return pe_evidence(bytes);
-    }
-    let markers = catalog
-        .markers()
-        .filter(|(m, _)| contains(bytes, m))
-        .map(|(_, hex)| hex.to_string())
-        .collect();
-    Evidence {
-        markers,
-        ..Evidence::default()
+    examine(catalog, bytes).evidence
+}
+
+/// Examines a file's bytes (see [`evidence_of_bytes`]), saying also what
+/// was damaged. Never panics: every length in the file is checked against
+/// the bytes there are.
+pub fn examine(catalog: &Catalog, bytes: &[u8]) -> Examined {
+    match Format::of(bytes) {
+        Format::Pe => pe_examined(bytes),
+        _ => Examined {
+            evidence: Evidence {
+                markers: markers::found(catalog, bytes),
+                ..Evidence::default()
+            },
+            problems: Vec::new(),
+        },
     }
 }
 
-/// True when `needle` occurs in `haystack`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
+/// The version-resource strings and signer names of a PE file.
+fn pe_examined(bytes: &[u8]) -> Examined {
+    let Some(layout) = pe::Layout::parse(bytes) else {
+        return Examined::default();
     };
-    let mut from = 0;
-    while let Some(pos) = haystack[from..].iter().position(|&b| b == first) {
-        let at = from + pos;
-        if haystack.len() - at < needle.len() {
-            return false;
-        }
-        if &haystack[at + 1..at + needle.len()] == rest {
-            return true;
-        }
-        from = at + 1;
-    }
-    false
-}
-
-/// The version-resource strings and certificate names of a PE file.
-fn pe_evidence(bytes: &[u8]) -> Evidence {
-    // pelite wants 4-byte alignment; a fresh allocation has it in practice,
-    // and a copy is the safe way to get it otherwise.
-    let aligned;
-    let bytes = if (bytes.as_ptr() as usize).is_multiple_of(8) {
-        bytes
-    } else {
-        aligned = bytes.to_vec();
-        &aligned
-    };
-    let Ok(pe) = pelite::PeFile::from_bytes(bytes) else {
-        return Evidence::default();
-    };
+    let (strings, problems) = pe::version_evidence(&layout);
     let mut e = Evidence::default();
-    if let Ok(info) = pe
-        .resources()
-        .and_then(|r| r.version_info().map_err(|_| pelite::Error::Null))
+    if let Some(v) = strings {
+        e.original_filename = v.get("OriginalFilename");
+        e.product = v.get("ProductName");
+        e.description = v.get("FileDescription");
+        e.company = v.get("CompanyName");
+    }
+    if let Some((at, size)) = layout.certificates
+        && let Some(table) = bytes.get(at..at.saturating_add(size))
     {
-        let mut langs: Vec<_> = info.translation().to_vec();
-        if langs.is_empty() {
-            langs = info.file_info().strings.keys().copied().collect();
-            langs.sort_by_key(|l| (l.lang_id, l.charset_id));
-        }
-        for lang in langs {
-            let get = |k: &str| {
-                info.value(lang, k)
-                    .map(|v| v.trim_end_matches('\0').trim().to_string())
-                    .filter(|v| !v.is_empty())
-            };
-            e.original_filename = e.original_filename.or_else(|| get("OriginalFilename"));
-            e.product = e.product.or_else(|| get("ProductName"));
-            e.description = e.description.or_else(|| get("FileDescription"));
-            e.company = e.company.or_else(|| get("CompanyName"));
-        }
+        e.signers = certificate_names(table);
     }
-    if let Ok(security) = pe.security() {
-        e.signers = certificate_names(security.certificate_data());
+    Examined {
+        evidence: e,
+        problems,
     }
-    e
 }
 
 /// Common names and organisations (OIDs 2.5.4.3 and 2.5.4.10) found in a
@@ -364,14 +350,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_needles_anywhere_and_only_whole() {
-        assert!(contains(b"xxabcdyy", b"abcd"));
-        assert!(contains(b"abcd", b"abcd"));
-        assert!(!contains(b"abc", b"abcd"));
-        assert!(!contains(b"aabcabcx", b"abcd"));
-    }
-
-    #[test]
     fn reads_common_names_and_organisations_from_der() {
         let mut der = vec![0x30, 0x10];
         der.extend([0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x05]);
@@ -382,15 +360,6 @@ mod tests {
             0x06, 0x03, 0x55, 0x04, 0x03, 0x1e, 0x04, 0x00, b'H', 0x00, b'i',
         ]);
         assert_eq!(certificate_names(&der), ["AnyDe", "Org", "Hi"]);
-    }
-
-    #[test]
-    fn only_executable_formats_are_read() {
-        assert!(is_executable_format(b"MZ\x90\x00"));
-        assert!(is_executable_format(b"\x7fELF"));
-        assert!(is_executable_format(&[0xcf, 0xfa, 0xed, 0xfe]));
-        assert!(!is_executable_format(b"#!/b"));
-        assert!(!is_executable_format(b"%PDF"));
     }
 
     #[test]
