@@ -20,6 +20,7 @@
 //! cached by (device, inode, mtime, size) — by (path, size, mtime) on
 //! Windows — so each binary is inspected once however often it runs.
 
+mod authenticode;
 mod markers;
 mod pe;
 
@@ -247,6 +248,19 @@ pub enum Problem {
         /// What is wrong there.
         what: &'static str,
     },
+    /// The Authenticode certificate table or a signature in it cannot be
+    /// read.
+    #[error("its Authenticode signature cannot be read ({0})")]
+    Signature(String),
+    /// A signature names a signer of the catalog but does not verify over
+    /// this file: the name does not count.
+    #[error("its Authenticode signature naming \"{signer}\" does not count: {why}")]
+    Unverified {
+        /// The name the certificate gives.
+        signer: String,
+        /// Why it does not count.
+        why: String,
+    },
 }
 
 /// What a file's content says about it, and what in it was damaged.
@@ -269,7 +283,7 @@ pub fn evidence_of_bytes(catalog: &Catalog, bytes: &[u8]) -> Evidence {
 /// the bytes there are.
 pub fn examine(catalog: &Catalog, bytes: &[u8]) -> Examined {
     match Format::of(bytes) {
-        Format::Pe => pe_examined(bytes),
+        Format::Pe => pe_examined(catalog, bytes),
         _ => Examined {
             evidence: Evidence {
                 markers: markers::found(catalog, bytes),
@@ -280,12 +294,12 @@ pub fn examine(catalog: &Catalog, bytes: &[u8]) -> Examined {
     }
 }
 
-/// The version-resource strings and signer names of a PE file.
-fn pe_examined(bytes: &[u8]) -> Examined {
+/// The version-resource strings and verified signer names of a PE file.
+fn pe_examined(catalog: &Catalog, bytes: &[u8]) -> Examined {
     let Some(layout) = pe::Layout::parse(bytes) else {
         return Examined::default();
     };
-    let (strings, problems) = pe::version_evidence(&layout);
+    let (strings, mut problems) = pe::version_evidence(&layout);
     let mut e = Evidence::default();
     if let Some(v) = strings {
         e.original_filename = v.get("OriginalFilename");
@@ -293,74 +307,22 @@ fn pe_examined(bytes: &[u8]) -> Examined {
         e.description = v.get("FileDescription");
         e.company = v.get("CompanyName");
     }
-    if let Some((at, size)) = layout.certificates
-        && let Some(table) = bytes.get(at..at.saturating_add(size))
-    {
-        e.signers = certificate_names(table);
-    }
+    let is_signer = |name: &str| {
+        let name = name.trim().to_lowercase();
+        catalog.tools().iter().any(|t| t.signers.contains(&name))
+    };
+    let (signers, unsigned) = authenticode::verified_signers(&layout, &is_signer);
+    e.signers = signers;
+    problems.extend(unsigned);
     Examined {
         evidence: e,
         problems,
     }
 }
 
-/// Common names and organisations (OIDs 2.5.4.3 and 2.5.4.10) found in a
-/// DER certificate blob. The signature is not verified: a name only ever
-/// makes varco *stop* a file, and a forged vendor name buys an attacker
-/// nothing but that.
-fn certificate_names(der: &[u8]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i + 7 < der.len() {
-        let oid_match = der[i] == 0x06
-            && der[i + 1] == 0x03
-            && der[i + 2] == 0x55
-            && der[i + 3] == 0x04
-            && matches!(der[i + 4], 0x03 | 0x0a);
-        if !oid_match {
-            i += 1;
-            continue;
-        }
-        let tag = der[i + 5];
-        let len = der[i + 6] as usize;
-        let start = i + 7;
-        if len < 0x80 && start + len <= der.len() {
-            let raw = &der[start..start + len];
-            let text = match tag {
-                0x0c | 0x13 | 0x14 | 0x16 => String::from_utf8_lossy(raw).into_owned(),
-                0x1e => String::from_utf16_lossy(
-                    &raw.chunks_exact(2)
-                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                        .collect::<Vec<_>>(),
-                ),
-                _ => String::new(),
-            };
-            let text = text.trim().to_string();
-            if !text.is_empty() && !names.contains(&text) {
-                names.push(text);
-            }
-        }
-        i = start;
-    }
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_common_names_and_organisations_from_der() {
-        let mut der = vec![0x30, 0x10];
-        der.extend([0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x05]);
-        der.extend(b"AnyDe");
-        der.extend([0x06, 0x03, 0x55, 0x04, 0x0a, 0x13, 0x03]);
-        der.extend(b"Org");
-        der.extend([
-            0x06, 0x03, 0x55, 0x04, 0x03, 0x1e, 0x04, 0x00, b'H', 0x00, b'i',
-        ]);
-        assert_eq!(certificate_names(&der), ["AnyDe", "Org", "Hi"]);
-    }
 
     #[test]
     fn a_renamed_copy_of_a_real_tool_binary_is_found_by_its_marker() {
