@@ -237,6 +237,10 @@ impl Daemon {
         let now = Timestamp::now();
         match obs {
             Observation::Started { facts, decision } => self.carry_out(facts, decision, None, now),
+            Observation::Unjudged { facts, error } => {
+                self.teller
+                    .identify_error(&self.policy.current(), &facts, &error, now);
+            }
             Observation::Enforced { facts, decision } => {
                 let told = Told {
                     before_start: true,

@@ -166,6 +166,28 @@ impl Teller {
         self.finish(r, None, Ok((notice, Audience::Everyone)));
     }
 
+    /// A program's content could not be judged (`error`): recorded for IT
+    /// with the process and the reason; the operator is not interrupted
+    /// (a program that fails closed is also decided, and that decision
+    /// is what they are told).
+    pub fn identify_error(
+        &mut self,
+        policy: &Policy,
+        facts: &ProcessFacts,
+        error: &crate::policy::identify::IdentifyError,
+        now: Timestamp,
+    ) {
+        let mut r = self.blank(Event::IdentifyError, policy, now);
+        r.pid = Some(facts.pid);
+        r.exe = facts.exe.as_ref().map(|e| e.display().to_string());
+        r.user = facts.user.clone();
+        r.uid = facts.uid;
+        r.cmdline = (!facts.cmdline.is_empty()).then(|| facts.cmdline.join(" "));
+        r.source = self.source;
+        r.reason = Some(error.to_string());
+        self.record(r);
+    }
+
     /// Records a decision on `facts` and tells the operator. `told` says
     /// what enforcement achieved; a tool that could not be stopped is told
     /// as running (the operator must close it), never as stopped.

@@ -20,6 +20,7 @@ pub fn event_id(event: Event) -> u32 {
         Event::Started => 1005,
         Event::Stopped => 1006,
         Event::ConfigReloaded => 1007,
+        Event::IdentifyError => 1008,
     }
 }
 
@@ -58,7 +59,7 @@ mod windows {
         fn write(&mut self, record: &Record, line: &str) -> io::Result<()> {
             let severity = match record.event {
                 Event::Blocked | Event::Alerted => Severity::Warning,
-                Event::ConfigError => Severity::Error,
+                Event::ConfigError | Event::IdentifyError => Severity::Error,
                 Event::Allowed | Event::Started | Event::Stopped | Event::ConfigReloaded => {
                     Severity::Information
                 }
@@ -99,6 +100,10 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             r.source.map_or("unknown source", |s| s.as_str())
         ),
         (Event::Stopped, _) => "varco stopped".to_string(),
+        (Event::IdentifyError, _) => format!(
+            "varco: a program's content could not be judged — {}",
+            r.reason.as_deref().unwrap_or("")
+        ),
         (Event::ConfigReloaded, _) => format!(
             "varco: windows file reloaded ({})",
             r.config.as_deref().unwrap_or("")
@@ -136,6 +141,7 @@ mod tests {
             Event::Started,
             Event::Stopped,
             Event::ConfigReloaded,
+            Event::IdentifyError,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
         assert_eq!(ids.len(), all.len());

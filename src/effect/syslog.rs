@@ -186,9 +186,9 @@ impl Entry {
 /// RFC 5424 severities: what a log system should page on.
 fn severity(event: Event) -> u8 {
     match event {
-        Event::ConfigError => 3,                                      // error
-        Event::Blocked | Event::Alerted => 4,                         // warning
-        Event::Allowed => 5,                                          // notice
+        Event::ConfigError | Event::IdentifyError => 3, // error
+        Event::Blocked | Event::Alerted => 4,           // warning
+        Event::Allowed => 5,                            // notice
         Event::Started | Event::Stopped | Event::ConfigReloaded => 6, // informational
     }
 }

@@ -221,7 +221,7 @@ impl ProcessSource for Fanotify {
         }
         let me = Me::new();
         let mut users = Users::new_with_refreshed_list().ok();
-        let mut judge = Judge::new(policy.clone());
+        let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
         // At most ~170 events (each with an open descriptor) per read: the
         // kernel refuses an exec whose descriptor it cannot install, so a
         // read must never approach the open-file limit.
@@ -383,7 +383,7 @@ fn report_running(policy: &SharedPolicy, events: &Sender<Observation>, stats: &S
     let Ok(mut w) = scan::Watcher::new() else {
         return;
     };
-    let mut judge = Judge::new(policy.clone());
+    let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
     let now = Timestamp::now();
     for facts in w.new_processes() {
         if let Some(decision) = judge.judge(&facts, now)
