@@ -14,6 +14,8 @@ PACKAGES=(
     wine64               # windows: runs varco.exe and fake tools under Wine 8
     gcc-mingw-w64-x86-64 # windows: links varco.exe, fake tools, the DLL shim; catalog: a PE with a version resource
     binutils-mingw-w64-x86-64 # catalog: windres for that PE
+    osslsigncode         # identify: signs a test PE (Authenticode), as a vendor's build would
+    openssl              # identify: the self-made signing certificate
     zip                  # windows: the release zip (target/varco-windows.zip)
     xvfb                 # desktop: a real X server without a screen
     x11-xserver-utils    # desktop: xsetroot paints the background for the screenshot

@@ -344,3 +344,297 @@ fn fanotify_refuses_renamed_x11vnc_by_content_before_it_starts() {
     assert_eq!(r["matched_by"], "content");
     assert_eq!(r["before_start"], true, "{r}");
 }
+
+/// Sets the `wLength` of the version-resource node named `key` (its
+/// UTF-16 name follows the 6-byte header).
+fn damage_node(pe: &Path, key: &str, length: u16) {
+    let mut bytes = std::fs::read(pe).unwrap();
+    let name: Vec<u8> = key.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let at = bytes
+        .windows(name.len())
+        .position(|w| w == name.as_slice())
+        .unwrap_or_else(|| panic!("{key} not in {}", pe.display()))
+        - 6;
+    bytes[at..at + 2].copy_from_slice(&length.to_le_bytes());
+    std::fs::write(pe, bytes).unwrap();
+}
+
+/// The damage that made pelite 0.10 panic in `varco catalog lookup`
+/// (issue 12): a string whose length ends right after its odd-length
+/// name. Now the strings before the damage still identify the tool, and
+/// damage that hides the name is a clear message, never a crash.
+#[test]
+fn damaged_version_resource_is_judged_on_what_precedes_it_never_a_crash() {
+    let s = Scratch::new("pe-damaged");
+    let after = build_pe(
+        &s.dir,
+        "dopo.exe",
+        &[
+            ("OriginalFilename", "AnyDesk.exe"),
+            ("CompanyName", "Test Vendor"),
+        ],
+    );
+    // 30 bytes: header (6) + "CompanyName" and its NUL (24).
+    damage_node(&after, "CompanyName", 30);
+    let (ok, out, err) = varco(&["catalog", "lookup", after.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.starts_with("anydesk  matched_by=pe_original_filename"),
+        "{out}"
+    );
+
+    let build = s.path("b");
+    std::fs::create_dir_all(&build).unwrap();
+    let before = build_pe(
+        &build,
+        "prima.exe",
+        &[
+            ("CompanyName", "Test Vendor"),
+            ("OriginalFilename", "AnyDesk.exe"),
+        ],
+    );
+    damage_node(&before, "CompanyName", 30);
+    let out = Command::new(varco_bin())
+        .args(["catalog", "lookup", before.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not a known remote-access tool, but:")
+            && err.contains("PE version resource is damaged"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Offset of the certificate table's data directory entry in a PE.
+fn security_entry(pe: &[u8]) -> usize {
+    let nt = u32::from_le_bytes(pe[0x3c..0x40].try_into().unwrap()) as usize;
+    let magic = u16::from_le_bytes(pe[nt + 24..nt + 26].try_into().unwrap());
+    nt + 24 + if magic == 0x10b { 96 } else { 112 } + 4 * 8
+}
+
+/// Signs `exe` into `out` with a fresh self-made certificate whose CN is
+/// `signer` (openssl + osslsigncode, as a vendor's build would).
+fn sign(dir: &Path, exe: &Path, signer: &str, out: &Path) {
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let ok = Command::new(which("openssl"))
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .arg("-subj")
+        .arg(format!("/CN={signer}/O={signer}"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "openssl failed");
+    let ok = Command::new(which("osslsigncode"))
+        .args(["sign", "-h", "sha256", "-certs"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .arg("-in")
+        .arg(exe)
+        .arg("-out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "osslsigncode failed");
+}
+
+/// Issue 13.4: a signer's name counts only when the signature verifies
+/// over the file's own digest. A vendor's signature copied onto another
+/// program, or a signed file changed by one byte, is not the vendor's.
+#[test]
+fn a_signer_counts_only_when_the_signature_verifies_over_the_file() {
+    let s = Scratch::new("pe-signed");
+    let plain = build_pe(&s.dir, "plain.exe", &[("ProductName", "Test product")]);
+    let signed = s.path("firmato.exe");
+    sign(&s.dir, &plain, "AnyDesk Software GmbH", &signed);
+    let (ok, out, err) = varco(&["catalog", "lookup", signed.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.starts_with("anydesk  matched_by=signer  (AnyDesk Software GmbH)"),
+        "{out}"
+    );
+
+    let lookup_refuses = |file: &Path, why: &str| {
+        let (ok, out, err) = varco(&["catalog", "lookup", file.to_str().unwrap()]);
+        assert!(!ok, "{} counted as signed: {out}", file.display());
+        assert!(
+            err.contains("naming \"AnyDesk Software GmbH\" does not count") && err.contains(why),
+            "{err}"
+        );
+    };
+
+    // One byte of the program changed after signing.
+    let mut bytes = std::fs::read(&signed).unwrap();
+    bytes[0x400 + 16] ^= 0xff;
+    let changed = s.path("cambiato.exe");
+    std::fs::write(&changed, &bytes).unwrap();
+    lookup_refuses(&changed, "changed after signing");
+
+    // The certificate table lent to another program.
+    let signed_bytes = std::fs::read(&signed).unwrap();
+    let entry = security_entry(&signed_bytes);
+    let at = u32::from_le_bytes(signed_bytes[entry..entry + 4].try_into().unwrap()) as usize;
+    let size = u32::from_le_bytes(signed_bytes[entry + 4..entry + 8].try_into().unwrap()) as usize;
+    let other_dir = s.path("altro");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = build_pe(&other_dir, "altro.exe", &[("ProductName", "Another")]);
+    let mut lent = std::fs::read(&other).unwrap();
+    while lent.len() % 8 != 0 {
+        lent.push(0);
+    }
+    let e = security_entry(&lent);
+    let table_at = lent.len() as u32;
+    lent[e..e + 4].copy_from_slice(&table_at.to_le_bytes());
+    lent[e + 4..e + 8].copy_from_slice(&(size as u32).to_le_bytes());
+    lent.extend_from_slice(&signed_bytes[at..at + size]);
+    let borrowed = s.path("prestato.exe");
+    std::fs::write(&borrowed, &lent).unwrap();
+    lookup_refuses(&borrowed, "copied from another file");
+
+    // The signature value itself altered: the digest matches, the
+    // signature over it does not.
+    let mut forged = signed_bytes.clone();
+    let pkcs7 = at + 8;
+    let der_len = u16::from_be_bytes([forged[pkcs7 + 2], forged[pkcs7 + 3]]) as usize;
+    forged[pkcs7 + 4 + der_len - 1] ^= 0x01;
+    let forged_path = s.path("contraffatto.exe");
+    std::fs::write(&forged_path, &forged).unwrap();
+    lookup_refuses(&forged_path, "does not verify with the signer's public key");
+}
+
+/// Issue 12.3's reviewer case against the real daemon: a file judged
+/// harmless (and remembered), then rewritten in place with a real tool of
+/// the same size and its modification time put back (`touch -r`), is
+/// judged again at its next exec and refused. The owner can restore the
+/// mtime; the kernel's ctime changes all the same.
+#[test]
+#[cfg(target_os = "linux")]
+fn fanotify_judges_again_a_file_rewritten_in_place_after_it_was_judged() {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "this test needs root (fanotify needs CAP_SYS_ADMIN): run bash tests/run.sh as root"
+    );
+    let s = Scratch::new("fan-swap");
+    let tool = std::fs::read("/usr/bin/x11vnc")
+        .expect("x11vnc not found: run bash tests/run.sh, which installs it");
+    // The same binary with its content marker spoilt: same size, runs the
+    // same, names no tool.
+    let catalog_marker = x11vnc_marker();
+    let at = tool
+        .windows(catalog_marker.len())
+        .position(|w| w == catalog_marker.as_slice())
+        .expect("the catalog's x11vnc marker is in x11vnc");
+    let mut harmless = tool.clone();
+    harmless[at] ^= 0xff;
+    let x = s.path("x");
+    std::fs::write(&x, &harmless).unwrap();
+    std::fs::set_permissions(&x, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = s.write("approved-windows.toml", "");
+    let d = Daemon::start(
+        &s,
+        &["--config", config.to_str().unwrap(), "--source", "fanotify"],
+    );
+    // Settled (so the verdict is kept), then run twice: harmless.
+    std::thread::sleep(Duration::from_millis(1200));
+    for _ in 0..2 {
+        let status = Command::new(&x)
+            .arg("-version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the harmless file runs");
+        assert!(status.code().is_some(), "{status}");
+    }
+    // Rewritten in place, mtime put back.
+    let mtime = std::fs::metadata(&x).unwrap().modified().unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&x).unwrap();
+    std::io::Write::write_all(&mut f, &tool).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(&x).unwrap().modified().unwrap(), mtime);
+    let err = Command::new(&x)
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect_err("the rewritten file ran");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    let r = d
+        .wait_for(|r| r["event"] == "blocked", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no blocked record: {:?}", d.records()));
+    assert_eq!(r["tool"], "x11vnc");
+    assert_eq!(r["matched_by"], "content");
+}
+
+/// The x11vnc marker of the embedded catalog, as bytes.
+#[cfg(target_os = "linux")]
+fn x11vnc_marker() -> Vec<u8> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/catalog/curated.toml"),
+    )
+    .unwrap();
+    let catalog: toml::Value = toml::from_str(&text).unwrap();
+    let hex = catalog["tool"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"].as_str() == Some("x11vnc"))
+        .and_then(|t| t.get("markers"))
+        .and_then(|m| m[0].as_str())
+        .expect("x11vnc has a marker in curated.toml")
+        .to_string();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Under fanotify, executing a PE whose version resource is damaged (the
+/// kernel asks before it even looks for a loader) is answered from what
+/// precedes the damage: refused as the tool it is, the daemon unharmed.
+#[test]
+#[cfg(target_os = "linux")]
+fn fanotify_refuses_a_damaged_pe_of_a_tool_and_keeps_answering() {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "this test needs root (fanotify needs CAP_SYS_ADMIN): run bash tests/run.sh as root"
+    );
+    let s = Scratch::new("fan-damaged-pe");
+    let pe = build_pe(
+        &s.dir,
+        "preventivo.exe",
+        &[
+            ("OriginalFilename", "AnyDesk.exe"),
+            ("CompanyName", "Test Vendor"),
+        ],
+    );
+    damage_node(&pe, "CompanyName", 30);
+    std::fs::set_permissions(&pe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = s.write("approved-windows.toml", "");
+    let d = Daemon::start(
+        &s,
+        &["--config", config.to_str().unwrap(), "--source", "fanotify"],
+    );
+    let err = Command::new(&pe).spawn().expect_err("the damaged PE ran");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    let r = d
+        .wait_for(|r| r["event"] == "blocked", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no blocked record: {:?}", d.records()));
+    assert_eq!(r["tool"], "anydesk");
+    // Still answering: an ordinary program runs.
+    let ok = Command::new("/bin/true").status().unwrap();
+    assert!(ok.success());
+}

@@ -223,7 +223,14 @@ fn node(bytes: &[u8], start: usize, limit: usize) -> Result<Node, &'static str> 
     }
     let (key, after_key) =
         utf16z(bytes, start + NODE_HEADER, end).ok_or("a node's name has no terminator")?;
-    let value = align4(after_key).ok_or("a node is misplaced")?.min(end);
+    let value = align4(after_key).ok_or("a node is misplaced")?;
+    // The value must fit in the node: the length cut short is the damage
+    // that made pelite panic. (Strings count it in characters, others in
+    // bytes; bytes is the smaller reading, so this holds for both.)
+    if value_length > 0 && value.saturating_add(value_length) > end {
+        return Err("a node's value is longer than the node");
+    }
+    let value = value.min(end);
     Ok(Node {
         start,
         end,
@@ -441,6 +448,18 @@ mod tests {
             matches!(problem, Some(Problem::VersionResource { .. })),
             "{problem:?}"
         );
+    }
+
+    /// Damage before the name: the walk does not guess past it (reading
+    /// the damaged string's text as the next node), it says so.
+    #[test]
+    fn damage_before_the_name_is_reported_not_skipped_over() {
+        let mut company = string("CompanyName", "Test Vendor");
+        company[..2].copy_from_slice(&30u16.to_le_bytes());
+        let r = resource(&[company, string("OriginalFilename", "AnyDesk.exe")]);
+        let (v, problem) = version_strings(&r);
+        assert_eq!(v.get("OriginalFilename"), None);
+        assert!(problem.is_some());
     }
 
     #[test]
