@@ -489,7 +489,7 @@ fn a_signer_counts_only_when_the_signature_verifies_over_the_file() {
     std::fs::create_dir_all(&other_dir).unwrap();
     let other = build_pe(&other_dir, "altro.exe", &[("ProductName", "Another")]);
     let mut lent = std::fs::read(&other).unwrap();
-    while lent.len() % 8 != 0 {
+    while !lent.len().is_multiple_of(8) {
         lent.push(0);
     }
     let e = security_entry(&lent);
