@@ -638,3 +638,217 @@ fn fanotify_refuses_a_damaged_pe_of_a_tool_and_keeps_answering() {
     let ok = Command::new("/bin/true").status().unwrap();
     assert!(ok.success());
 }
+
+/// Property tests (issue 12.4): real files, mutated, never make a parser
+/// panic; every answer is a typed value. They run in the normal test
+/// command; `fuzz/` holds the open-ended fuzz targets.
+mod mutated {
+    use std::path::Path;
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use varco::policy::catalog::Catalog;
+    use varco::policy::identify::{examine, fuzzing};
+    use varco::policy::schedule::parse;
+
+    use super::{build_pe, sign};
+    use crate::support::Scratch;
+
+    static CATALOG: LazyLock<Catalog> = LazyLock::new(|| Catalog::embedded().unwrap());
+
+    /// The PEs of these tests: windres-built (version resource), plain
+    /// mingw-built, and signed with osslsigncode.
+    static PES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+        let s = Scratch::new("pe-mutated");
+        let versioned = build_pe(
+            &s.dir,
+            "v.exe",
+            &[
+                ("CompanyName", "Test Vendor"),
+                ("OriginalFilename", "AnyDesk.exe"),
+                ("ProductName", "Test product"),
+            ],
+        );
+        let plain_dir = s.path("plain");
+        std::fs::create_dir_all(&plain_dir).unwrap();
+        let plain = build_pe(&plain_dir, "p.exe", &[]);
+        let signed = s.path("s.exe");
+        sign(&s.dir, &versioned, "AnyDesk Software GmbH", &signed);
+        [versioned, plain, signed]
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    });
+
+    /// Where damage matters: the headers, the version resource, the
+    /// certificate table (and anywhere, now and then).
+    fn regions(pe: &[u8]) -> Vec<(usize, usize)> {
+        let mut r = vec![(0, 0x400.min(pe.len())), (0, pe.len())];
+        let key: Vec<u8> = "VS_VERSION_INFO"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        if let Some(at) = pe.windows(key.len()).position(|w| w == key.as_slice()) {
+            r.push((at - 6, (at + 600).min(pe.len())));
+        }
+        let entry = super::security_entry(pe);
+        let table = u32::from_le_bytes(pe[entry..entry + 4].try_into().unwrap()) as usize;
+        if table > 0 && table < pe.len() {
+            r.push((table, pe.len()));
+        }
+        r
+    }
+
+    /// One edit: a byte, a 16-bit or a 32-bit little-endian value written
+    /// at an offset within a region, or the file cut short.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Byte(usize, usize, u8),
+        Word(usize, usize, u16),
+        Dword(usize, usize, u32),
+        Cut(usize),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let word = prop_oneof![
+            Just(0u16),
+            Just(1),
+            Just(6),
+            Just(0x7fff),
+            Just(0xffff),
+            any::<u16>()
+        ];
+        prop_oneof![
+            4 => (any::<usize>(), any::<usize>(), any::<u8>()).prop_map(|(r, o, v)| Edit::Byte(r, o, v)),
+            4 => (any::<usize>(), any::<usize>(), word).prop_map(|(r, o, v)| Edit::Word(r, o, v)),
+            2 => (any::<usize>(), any::<usize>(), any::<u32>()).prop_map(|(r, o, v)| Edit::Dword(r, o, v)),
+            1 => any::<usize>().prop_map(Edit::Cut),
+        ]
+    }
+
+    fn apply(pe: &[u8], edits: &[Edit]) -> Vec<u8> {
+        let regions = regions(pe);
+        let mut b = pe.to_vec();
+        for e in edits {
+            let at = |r: usize, o: usize, width: usize| {
+                let (start, end) = regions[r % regions.len()];
+                let span = end.saturating_sub(start).saturating_sub(width).max(1);
+                start + o % span
+            };
+            match *e {
+                Edit::Byte(r, o, v) => {
+                    let i = at(r, o, 1);
+                    if i < b.len() {
+                        b[i] = v;
+                    }
+                }
+                Edit::Word(r, o, v) => {
+                    let i = at(r, o, 2);
+                    if i + 2 <= b.len() {
+                        b[i..i + 2].copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+                Edit::Dword(r, o, v) => {
+                    let i = at(r, o, 4);
+                    if i + 4 <= b.len() {
+                        b[i..i + 4].copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+                Edit::Cut(n) => b.truncate(n % (b.len() + 1)),
+            }
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Mutated real PEs: the evidence and problems come back, no panic,
+        /// and the signature check runs to an answer.
+        #[test]
+        fn mutated_pe_files_get_an_answer(
+            which in 0usize..3,
+            edits in prop::collection::vec(edit(), 1..6),
+        ) {
+            let bytes = apply(&PES[which], &edits);
+            let examined = examine(&CATALOG, &bytes);
+            // Typed: what names the program is text without NULs.
+            for v in [&examined.evidence.original_filename, &examined.evidence.product]
+                .into_iter()
+                .flatten()
+            {
+                prop_assert!(!v.contains('\0'), "{v:?}");
+            }
+            let _ = fuzzing::authenticode(&bytes);
+        }
+    }
+
+    /// The example windows file of the repository.
+    fn example() -> String {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/approved-windows.example.toml"),
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Mutated windows files: a schedule or diagnostics, each
+        /// diagnostic pointing inside the text; the decisions a schedule
+        /// then makes at extreme instants do not panic either.
+        #[test]
+        fn mutated_windows_files_get_a_schedule_or_diagnostics(
+            edits in prop::collection::vec(
+                (any::<usize>(), prop_oneof![
+                    Just(String::new()),
+                    Just("\"".to_string()),
+                    Just("9999".to_string()),
+                    Just("-".to_string()),
+                    Just("[".to_string()),
+                    Just("\n".to_string()),
+                    Just("T24:60:61".to_string()),
+                    "[ -~]{0,8}",
+                ]),
+                1..5,
+            ),
+            cut in any::<bool>(),
+        ) {
+            let mut text = example();
+            for (at, insert) in &edits {
+                let mut i = at % (text.len() + 1);
+                while !text.is_char_boundary(i) {
+                    i -= 1;
+                }
+                if cut {
+                    let end = (i + insert.len() + 1).min(text.len());
+                    let mut end = end;
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(i..end, insert);
+                } else {
+                    text.insert_str(i, insert);
+                }
+            }
+            match parse(&text, &CATALOG) {
+                Ok(schedule) => {
+                    for at in [
+                        jiff::Timestamp::MIN,
+                        jiff::Timestamp::UNIX_EPOCH,
+                        jiff::Timestamp::MAX,
+                    ] {
+                        let _ = schedule.open_for("anydesk", at);
+                    }
+                }
+                Err(diagnostics) => {
+                    prop_assert!(!diagnostics.is_empty());
+                    let lines = text.lines().count().max(1) + 1;
+                    for d in &diagnostics {
+                        prop_assert!(d.line >= 1 && d.line <= lines, "{d:?} of {lines}");
+                    }
+                }
+            }
+        }
+    }
+}
