@@ -637,6 +637,40 @@ fn fanotify_refuses_a_damaged_pe_of_a_tool_and_keeps_answering() {
     // Still answering: an ordinary program runs.
     let ok = Command::new("/bin/true").status().unwrap();
     assert!(ok.success());
+
+    // Damage before the name: not judged a tool (nothing readable names
+    // one), so not refused, but recorded for IT.
+    let build = s.path("b");
+    std::fs::create_dir_all(&build).unwrap();
+    let hidden = build_pe(
+        &build,
+        "prima.exe",
+        &[
+            ("CompanyName", "Test Vendor"),
+            ("OriginalFilename", "AnyDesk.exe"),
+        ],
+    );
+    damage_node(&hidden, "CompanyName", 30);
+    std::fs::set_permissions(&hidden, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    match Command::new(&hidden).spawn() {
+        // No PE loader registered: the kernel refuses the format itself.
+        Err(e) => assert_ne!(e.raw_os_error(), Some(libc::EPERM), "{e}"),
+        Ok(mut child) => {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    let r = d
+        .wait_for(|r| r["event"] == "identify_error", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no identify_error record: {:?}", d.records()));
+    assert_eq!(r["exe"], hidden.to_str().unwrap());
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("PE version resource is damaged"),
+        "{r}"
+    );
 }
 
 /// Property tests (issue 12.4): real files, mutated, never make a parser
