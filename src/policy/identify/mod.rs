@@ -35,6 +35,11 @@
 //! device, inode, ctime and size, checked against a fingerprint of the
 //! content), so each binary is inspected once however often it runs.
 
+// Parser panics are contained with catch_unwind; with panic=abort a
+// defect in one file's examination would take the daemon down instead.
+#[cfg(panic = "abort")]
+compile_error!("identification contains parser panics: build varco with panic = \"unwind\"");
+
 mod authenticode;
 mod cache;
 mod markers;
@@ -192,6 +197,9 @@ pub struct Identifier {
     /// How long before its reading a file must have last changed for what
     /// was found to be kept ([`SETTLED`]).
     settle: Duration,
+    /// Programs only root could have placed are not read (false: every
+    /// file is, for [`Identifier::examine_file`]).
+    trust_root: bool,
     /// Files read (cache misses), for the benchmark and the status line.
     pub reads: u64,
 }
@@ -201,6 +209,7 @@ impl Default for Identifier {
         Identifier {
             cache: cache::Cache::default(),
             settle: SETTLED,
+            trust_root: true,
             reads: 0,
         }
     }
@@ -223,8 +232,10 @@ impl Identifier {
         let Some(exe) = facts.exe.as_deref() else {
             return Ok(None);
         };
-        let file = match File::open(exe) {
-            Ok(f) => f,
+        let file = match open_regular(exe) {
+            Ok(Some(f)) => f,
+            // A FIFO, a device, a folder: no program content to judge.
+            Ok(None) => return Ok(None),
             // Nothing at that path: no content to judge (a running image
             // is read through its descriptor instead).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -268,17 +279,20 @@ impl Identifier {
     }
 
     /// What the content of `path` says, read and examined without the
-    /// cache (the benchmark's "first exec").
+    /// cache and whoever placed it (the benchmark's "first exec").
     pub fn examine_file(
         &mut self,
         catalog: &Catalog,
         path: &Path,
     ) -> Result<Examined, IdentifyError> {
-        let file = File::open(path).map_err(|e| unreadable(path, &e))?;
+        let Some(file) = open_regular(path).map_err(|e| unreadable(path, &e))? else {
+            return Ok(Examined::default());
+        };
         let mut fresh = Identifier {
             settle: Duration::MAX,
             ..Identifier::default()
         };
+        fresh.trust_root = false;
         let examined = fresh.examined(catalog, &file, path, Reading::Program)?;
         self.reads += fresh.reads;
         Ok(examined.examined)
@@ -330,6 +344,7 @@ impl Identifier {
         // they are; only files a user could have planted or renamed are
         // read. The path must still name the file that is open.
         let trusted = reading == Reading::Program
+            && self.trust_root
             && crate::sys::placed_by_root_only(path)
             && version.is_at(path);
         let started = SystemTime::now();
@@ -354,6 +369,18 @@ impl Identifier {
             first: true,
         })
     }
+}
+
+/// Opens `path` for reading if it is a regular file. Opened without
+/// waiting (a FIFO put where a program was would otherwise block the
+/// caller until someone writes to it), then checked.
+fn open_regular(path: &Path) -> std::io::Result<Option<File>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    Ok(file.metadata()?.is_file().then_some(file))
 }
 
 fn unreadable(path: &Path, e: &std::io::Error) -> IdentifyError {
@@ -719,6 +746,22 @@ pub(crate) mod tests {
         id.identify(&catalog, &facts).unwrap();
         id.identify(&catalog, &facts).unwrap();
         assert_eq!(id.reads, 2);
+    }
+
+    /// A FIFO put where a program's path points would block a plain open
+    /// until someone writes to it, stalling the source: it is not read.
+    #[test]
+    fn a_fifo_at_a_programs_path_is_not_waited_on() {
+        let catalog = Catalog::embedded().unwrap();
+        let dir = Dir::new("identify-fifo");
+        let fifo = dir.0.join("fattura");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let facts = ProcessFacts::of_file(&fifo);
+        assert_eq!(eager().identify(&catalog, &facts), Ok(None));
     }
 
     /// A read error is an error, and is not remembered.
