@@ -1,4 +1,4 @@
-//! The `varco` binary: everything lives in the library; see `cli.rs`.
+//! The `varco` binary: everything lives in the library; see `cli/mod.rs`.
 
 fn main() -> std::process::ExitCode {
     varco::cli::main()

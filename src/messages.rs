@@ -116,6 +116,7 @@ pub struct ReportTexts {
     pub sha256_at_decision: String,
     pub sha256_at_report: String,
     pub sha256_unknown: String,
+    pub sha256_not_taken: String,
     pub field_matched_by: String,
     pub field_pid: String,
     pub field_host: String,
@@ -163,6 +164,9 @@ pub struct ReportTexts {
     /// Why the operator was not told, by the audit log's `not_notified`
     /// word.
     pub not_notified: HashMap<String, String>,
+    /// Why the executable was not hashed, by the audit log's `not_hashed`
+    /// word.
+    pub not_hashed: HashMap<String, String>,
 }
 
 impl ReportTexts {
@@ -423,6 +427,20 @@ mod tests {
             NotShown::Failed { detail },
         ] {
             assert!(t.not_notified.contains_key(why.kind()), "{why:?}");
+        }
+        use crate::effect::audit::fingerprint::NotHashed;
+        let detail = String::new();
+        for why in [
+            NotHashed::TooLarge { size: 0 },
+            NotHashed::NotRegular {
+                detail: detail.clone(),
+            },
+            NotHashed::Unreadable { detail },
+            NotHashed::Timeout,
+            NotHashed::Busy,
+            NotHashed::NoPath,
+        ] {
+            assert!(t.not_hashed.contains_key(why.kind()), "{why:?}");
         }
     }
 

@@ -22,11 +22,14 @@ use args::{CatalogFile, Cli, Command, WindowsFile};
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Run(_) | Command::Agent { .. }) {
-        "info"
-    } else {
-        "warn"
-    };
+    let long_running = matches!(
+        cli.command,
+        Command::Run(_) | Command::Agent { .. } | Command::Service { .. }
+    );
+    if !long_running {
+        crate::sys::end_quietly_on_closed_pipe();
+    }
+    let default_level = if long_running { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("VARCO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()

@@ -6,7 +6,9 @@
 //! daemon carries each decision out — the kill first — and only then has
 //! it recorded and told ([`tell`]). Once a second it re-reads IT's files
 //! ([`reload`]) and decides again on the tools it admitted, so a
-//! maintenance session does not outlive its window.
+//! maintenance session does not outlive its window, and checks the wall
+//! clock for jumps ([`crate::sys::clock`]): decisions, here and in the
+//! sources, are taken on that one clock, which never goes back.
 
 pub mod reload;
 pub mod tell;
@@ -14,7 +16,6 @@ pub mod tell;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use crate::decide::{Decision, Verdict};
@@ -182,6 +183,9 @@ async fn run_async(
                 None => break Err(DaemonError::SourceStopped(kind.as_str())),
             },
             _ = tick.tick() => {
+                if let Some(jump) = sys::clock::system().check() {
+                    daemon.teller.clock_jump(&daemon.policy.current(), &jump);
+                }
                 for change in files.reload(&daemon.policy) {
                     tell_change(&mut daemon.teller, &daemon.policy, change, &syslog_control);
                 }
@@ -234,12 +238,11 @@ struct Daemon {
 
 impl Daemon {
     fn observe(&mut self, obs: Observation) {
-        let now = Timestamp::now();
         match obs {
-            Observation::Started { facts, decision } => self.carry_out(facts, decision, None, now),
+            Observation::Started { facts, decision } => self.carry_out(facts, decision, None),
             Observation::Unjudged { facts, error } => {
                 self.teller
-                    .identify_error(&self.policy.current(), &facts, &error, now);
+                    .identify_error(&self.policy.current(), &facts, &error);
             }
             Observation::Enforced { facts, decision } => {
                 let told = Told {
@@ -247,20 +250,14 @@ impl Daemon {
                     ..Told::default()
                 };
                 self.teller
-                    .decision(&self.policy.current(), &facts, &decision, told, now);
+                    .decision(&self.policy.current(), &facts, &decision, told);
             }
         }
     }
 
     /// Carries out a decision: the kill first, then the record and the
     /// notification.
-    fn carry_out(
-        &mut self,
-        facts: ProcessFacts,
-        decision: Decision,
-        reason: Option<String>,
-        now: Timestamp,
-    ) {
+    fn carry_out(&mut self, facts: ProcessFacts, decision: Decision, reason: Option<String>) {
         let outcome = (decision.verdict == Verdict::Blocked).then(|| stop::stop(&facts));
         if let Some(Outcome::NotStopped { error }) = &outcome {
             tracing::error!(
@@ -275,7 +272,7 @@ impl Daemon {
             before_start: false,
         };
         self.teller
-            .decision(&self.policy.current(), &facts, &decision, told, now);
+            .decision(&self.policy.current(), &facts, &decision, told);
         if decision.verdict == Verdict::Allowed {
             self.admitted.push((facts, decision));
         }
@@ -288,7 +285,7 @@ impl Daemon {
         if self.admitted.is_empty() {
             return;
         }
-        let now = Timestamp::now();
+        let now = sys::clock::now();
         let admitted = std::mem::take(&mut self.admitted);
         for (facts, before) in admitted {
             if sys::start_marker(facts.pid) != Some(facts.start_marker) {
@@ -299,7 +296,7 @@ impl Daemon {
                 Some(d) => {
                     let window = before.window.map(|w| w.id).unwrap_or_default();
                     let reason = format!("window \"{window}\" is no longer open");
-                    self.carry_out(facts, d, Some(reason), now);
+                    self.carry_out(facts, d, Some(reason));
                 }
                 None => {}
             }

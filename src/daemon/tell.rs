@@ -2,26 +2,44 @@
 //! Event Log and the incident report) and the operator's notification.
 //!
 //! Runs apart from enforcement: the kill has happened before anything
-//! here is called, and a notification is shown on a task of its own, so a
-//! slow agent or notification server never delays the next decision.
+//! here is called. The record of a decision is written at once, before
+//! anything slow; what follows — the notification, shown on a task of its
+//! own, and the executable's fingerprint, taken on a thread of its own —
+//! is recorded when it is known, in a `notice` and a `fingerprint` record
+//! naming the decision's id. So nothing waits for a notification server
+//! or a disk, lines stay in the order things happened, and a decision is
+//! on disk even if what follows never completes.
+//!
+//! Every record is made and queued on the daemon's one thread, with the
+//! time of the moment it is queued: the audit writer receives them in
+//! time order.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 use crate::agent;
 use crate::decide::{Decision, Verdict};
-use crate::effect::audit::{AuditHandle, AuditLog, Event, Record};
+use crate::effect::audit::fingerprint::{self, Bounds, NotHashed};
+use crate::effect::audit::{AuditHandle, AuditLog, Event, Record, RecordIds, RecordTime};
 use crate::effect::notify::{self, Admission, Level, NotShown, Throttle};
 use crate::effect::stop::Outcome;
 use crate::facts::{ProcessFacts, SourceKind};
 use crate::messages::{Notice, Texts};
 use crate::policy::Policy;
+use crate::sys::clock::{self, Jump};
 
-/// How long a notification may take before the record is written anyway
-/// with `notified: false`.
+/// How long a notification may take before its `notice` record is
+/// written anyway with `notified: false`.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// Executables hashed at the same time, at most. A read stuck in the
+/// kernel (a hung network share) keeps its thread; past this many, the
+/// next fingerprints are recorded as not taken rather than piling up
+/// threads.
+pub const MAX_HASHING: usize = 4;
 
 /// Who shows notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +97,7 @@ pub struct Teller {
     texts: Texts,
     /// One notification per tool per minute.
     throttle: Throttle,
-    /// Records waiting for their notification to be shown (or not).
+    /// Follow-ups under way (notifications shown, executables hashed).
     pending: tokio::task::JoinSet<()>,
     /// What the notification says about the incident report.
     report_hint: String,
@@ -87,6 +105,8 @@ pub struct Teller {
     pub source: Option<SourceKind>,
     /// The windows file, as records name it.
     config: String,
+    /// Ids of the records that others follow up.
+    ids: RecordIds,
 }
 
 impl Teller {
@@ -109,12 +129,19 @@ impl Teller {
             report_hint,
             source: None,
             config,
+            ids: RecordIds::new(clock::wall_now()),
         }
     }
 
-    /// A record of `event` at `now` under `policy`, every other field empty.
-    pub fn blank(&self, event: Event, policy: &Policy, now: Timestamp) -> Record {
-        Record::new(event, now, &policy.schedule.timezone, policy.mode())
+    /// A record of `event` made now under `policy`, every other field
+    /// empty.
+    pub fn blank(&self, event: Event, policy: &Policy) -> Record {
+        Record::new(
+            event,
+            clock::wall_now(),
+            &policy.schedule.timezone,
+            policy.mode(),
+        )
     }
 
     /// Writes a record that needs no notification.
@@ -130,7 +157,7 @@ impl Teller {
     /// The daemon started, watching with `source` for `reason`.
     pub fn started(&mut self, policy: &Policy, source: SourceKind, reason: &str) {
         self.source = Some(source);
-        let mut r = self.blank(Event::Started, policy, Timestamp::now());
+        let mut r = self.blank(Event::Started, policy);
         r.source = Some(source);
         r.reason = Some(reason.to_string());
         r.config = Some(self.config.clone());
@@ -149,7 +176,7 @@ impl Teller {
 
     /// An edited windows file is in force.
     pub fn reloaded(&self, policy: &Policy, path: &Path, windows: usize) {
-        let mut r = self.blank(Event::ConfigReloaded, policy, Timestamp::now());
+        let mut r = self.blank(Event::ConfigReloaded, policy);
         r.reason = Some(format!("{windows} window(s) in force"));
         r.config = Some(path.display().to_string());
         r.source = self.source;
@@ -159,11 +186,17 @@ impl Teller {
     /// A file IT wrote cannot be used: recorded, and whoever is at the
     /// workstation is told no remote access is admitted until IT fixes it.
     pub fn config_error(&mut self, policy: &Policy, reason: &str) {
-        let mut r = self.blank(Event::ConfigError, policy, Timestamp::now());
+        let mut r = self.blank(Event::ConfigError, policy);
+        r.id = Some(self.ids.next_id());
         r.reason = Some(reason.to_string());
         r.config = Some(self.config.clone());
         let notice = Notice::for_config_error(reason, &policy.schedule.contact);
-        self.finish(r, None, Ok((notice, Audience::Everyone)));
+        self.finish(
+            r,
+            &policy.schedule.timezone,
+            None,
+            Ok((notice, Audience::Everyone)),
+        );
     }
 
     /// A program's content could not be judged (`error`): recorded for IT
@@ -171,13 +204,12 @@ impl Teller {
     /// (a program that fails closed is also decided, and that decision
     /// is what they are told).
     pub fn identify_error(
-        &mut self,
+        &self,
         policy: &Policy,
         facts: &ProcessFacts,
         error: &crate::policy::identify::IdentifyError,
-        now: Timestamp,
     ) {
-        let mut r = self.blank(Event::IdentifyError, policy, now);
+        let mut r = self.blank(Event::IdentifyError, policy);
         r.pid = Some(facts.pid);
         r.exe = facts.exe.as_ref().map(|e| e.display().to_string());
         r.user = facts.user.clone();
@@ -188,23 +220,49 @@ impl Teller {
         self.record(r);
     }
 
-    /// Records a decision on `facts` and tells the operator. `told` says
-    /// what enforcement achieved; a tool that could not be stopped is told
-    /// as running (the operator must close it), never as stopped.
+    /// The wall clock jumped: recorded, with what it means for decisions
+    /// ([`crate::sys::clock`]).
+    pub fn clock_jump(&self, policy: &Policy, jump: &Jump) {
+        let tz = &policy.schedule.timezone;
+        let mut r = self.blank(Event::ClockJump, policy);
+        let difference = jump.difference();
+        r.clock_from = Some(RecordTime::new(jump.from, tz));
+        r.clock_to = Some(RecordTime::new(jump.to, tz));
+        r.clock_difference_ms = Some(i64::try_from(difference.as_millis()).unwrap_or(i64::MAX));
+        let reason = if difference.is_negative() {
+            "the system clock was set back: decisions keep the time already reached until the clock passes it again, so no window that had closed opens again"
+        } else {
+            "the system clock moved forward: decisions follow it, so windows that end before the new time are closed"
+        };
+        r.reason = Some(reason.into());
+        r.source = self.source;
+        tracing::warn!(
+            "the system clock jumped by {} s ({} → {}): {reason}",
+            difference.as_secs(),
+            jump.from,
+            jump.to
+        );
+        self.record(r);
+    }
+
+    /// Records a decision on `facts` at once, then tells the operator and
+    /// fingerprints the executable. `told` says what enforcement achieved;
+    /// a tool that could not be stopped is told as running (the operator
+    /// must close it), never as stopped.
     pub fn decision(
         &mut self,
         policy: &Policy,
         facts: &ProcessFacts,
         decision: &Decision,
         told: Told,
-        now: Timestamp,
     ) {
-        let mut r = Record::new(
-            event_of(decision.verdict),
-            now,
-            &policy.schedule.timezone,
-            decision.mode,
-        );
+        let tz = &policy.schedule.timezone;
+        let now = clock::wall_now();
+        let mut r = Record::new(event_of(decision.verdict), now, tz, decision.mode);
+        r.id = Some(self.ids.next_id());
+        if clock::system().held(now).is_some() {
+            r.decided_at = Some(RecordTime::new(clock::system().effective(now), tz));
+        }
         r.tool = Some(decision.tool_id.clone());
         r.tool_name = Some(decision.tool_name.clone());
         r.pid = Some(facts.pid);
@@ -242,95 +300,190 @@ impl Teller {
                 Audience::Owner(facts.uid),
             ))
         };
-        self.finish(r, facts.exe.clone(), notice);
+        self.finish(r, tz, Some(facts.exe.clone()), notice);
     }
 
-    /// Writes `r` once the operator has been told (or not), so the record
-    /// says which. Runs apart from the loop: enforcement never waits for a
-    /// notification. Also fingerprints the executable for the report.
+    /// Writes `r` at once; then tells the operator and, when `exe` is
+    /// given, fingerprints the executable, each recorded in a follow-up of
+    /// `r` when known. Enforcement never waits for either.
     fn finish(
         &mut self,
-        mut r: Record,
-        exe: Option<PathBuf>,
+        r: Record,
+        tz: &TimeZone,
+        exe: Option<Option<PathBuf>>,
         notice: Result<(Notice, Audience), NotShown>,
     ) {
-        let notice = notice.and_then(|n| {
-            let tool = r.tool.clone().unwrap_or_default();
-            match self.throttle.admit(&tool, Instant::now()) {
-                Admission::Show { held_back } => {
-                    r.held_back = (held_back > 0).then_some(held_back);
-                    Ok(n)
+        let mut held_back = None;
+        let notice = notice.and_then(|(n, to)| {
+            // Warnings and quiet notes are limited apart: the quiet note
+            // that a tool was admitted must never hold back the warning
+            // that it was stopped when its window closed a minute later.
+            let key = format!(
+                "{}{}",
+                r.tool.as_deref().unwrap_or_default(),
+                if n.is_critical() { "" } else { " (note)" }
+            );
+            match self.throttle.admit(&key, Instant::now()) {
+                Admission::Show { held_back: n_held } => {
+                    held_back = (n_held > 0).then_some(n_held);
+                    Ok((n, to))
                 }
                 Admission::HoldBack => Err(NotShown::RateLimit),
             }
         });
+        self.audit.record(r.clone());
         let Some(audit) = self.audit.handle() else {
             return;
         };
-        let route = self.route;
-        let base = self.agent_base.clone();
-        let texts = self.texts.clone();
-        self.pending.spawn(async move {
-            if let Some(exe) = exe {
-                r.exe_sha256 = tokio::task::spawn_blocking(move || crate::report::sha256_of(&exe))
-                    .await
-                    .ok()
-                    .flatten();
-            }
-            let told = match notice {
-                Ok((n, to)) => {
+        let follow = FollowUp {
+            of: r,
+            tz: tz.clone(),
+            audit,
+        };
+        match notice {
+            Ok((n, to)) => {
+                let (follow, route, texts) = (follow.clone(), self.route, self.texts.clone());
+                let base = self.agent_base.clone();
+                self.pending.spawn(async move {
                     let show = deliver(route, &base, &texts, &n, to);
-                    tokio::time::timeout(NOTIFY_TIMEOUT, show)
+                    let told = tokio::time::timeout(NOTIFY_TIMEOUT, show)
                         .await
-                        .unwrap_or(Err(NotShown::Timeout))
-                }
-                Err(why) => Err(why),
-            };
-            r.notified = Some(told.is_ok());
-            r.not_notified = told.err();
-            write_record(&audit, r);
-        });
+                        .unwrap_or(Err(NotShown::Timeout));
+                    follow.notice(told, held_back);
+                });
+            }
+            // Known now: recorded now.
+            Err(why) => follow.notice(Err(why), held_back),
+        }
+        if let Some(exe) = exe {
+            self.pending.spawn(async move {
+                let hashed = fingerprint_of(exe).await;
+                follow.fingerprint(hashed);
+            });
+        }
     }
 
-    /// Lets finished notification tasks go; call when
+    /// Lets finished follow-up tasks go; call when
     /// [`Teller::has_pending`].
     pub async fn reap(&mut self) {
         let _ = self.pending.join_next().await;
     }
 
-    /// Whether records still wait for their notification.
+    /// Whether follow-ups are still under way.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
 
-    /// Writes the records still waiting for a notification (for at most
-    /// [`NOTIFY_TIMEOUT`]), then the `stopped` record, and closes the log.
+    /// Writes the follow-ups still under way (waiting at most
+    /// [`NOTIFY_TIMEOUT`]; the decisions they follow are already written),
+    /// then the `stopped` record, and closes the log.
     pub async fn close(mut self, policy: &Policy, why: String) {
         let _ = tokio::time::timeout(NOTIFY_TIMEOUT, async {
             while self.pending.join_next().await.is_some() {}
         })
         .await;
         self.pending.abort_all();
-        let mut r = self.blank(Event::Stopped, policy, Timestamp::now());
+        let mut r = self.blank(Event::Stopped, policy);
         r.reason = Some(why);
         self.audit.record(r);
         self.audit.close();
     }
 }
 
-fn write_record(audit: &AuditHandle, r: Record) {
-    // Held back on purpose: the audit log has it; the service log stays
-    // readable when a tool restarts in a loop.
-    if let Some(why) = &r.not_notified
-        && *why != NotShown::RateLimit
-    {
-        tracing::warn!(
-            "the operator was not told about {} ({}): {why}",
-            r.tool_name.as_deref().unwrap_or("the windows file"),
-            r.event.as_str(),
-        );
+/// What a follow-up record needs: the record it follows, its zone and
+/// the writer.
+#[derive(Clone)]
+struct FollowUp {
+    of: Record,
+    tz: TimeZone,
+    audit: AuditHandle,
+}
+
+impl FollowUp {
+    /// Records whether the operator was told.
+    fn notice(&self, told: Result<(), NotShown>, held_back: Option<u32>) {
+        let mut r = self
+            .of
+            .follow_up(Event::Notice, clock::wall_now(), &self.tz);
+        r.notified = Some(told.is_ok());
+        r.not_notified = told.err();
+        r.held_back = held_back;
+        // Held back on purpose: the audit log has it; the service log stays
+        // readable when a tool restarts in a loop.
+        if let Some(why) = &r.not_notified
+            && *why != NotShown::RateLimit
+        {
+            tracing::warn!(
+                "the operator was not told about {} ({}): {why}",
+                self.of.tool_name.as_deref().unwrap_or("the windows file"),
+                self.of.event.as_str(),
+            );
+        }
+        self.audit.record(r);
     }
-    audit.record(r);
+
+    /// Records the executable's fingerprint, or why there is none.
+    fn fingerprint(&self, hashed: Result<String, NotHashed>) {
+        let mut r = self
+            .of
+            .follow_up(Event::Fingerprint, clock::wall_now(), &self.tz);
+        match hashed {
+            Ok(h) => r.exe_sha256 = Some(h),
+            Err(why) => r.not_hashed = Some(why),
+        }
+        self.audit.record(r);
+    }
+}
+
+/// Executables being hashed now (see [`MAX_HASHING`]).
+static HASHING: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_HASHING`] places, given back when dropped.
+struct HashingSlot;
+
+impl HashingSlot {
+    fn take() -> Option<HashingSlot> {
+        HASHING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_HASHING).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| HashingSlot)
+    }
+}
+
+impl Drop for HashingSlot {
+    fn drop(&mut self) {
+        HASHING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The executable's SHA-256, bounded ([`fingerprint`]). Read on a thread
+/// of its own, not the runtime's blocking pool: a read stuck in the kernel
+/// must not hold up the daemon's exit, only its own thread (and place).
+async fn fingerprint_of(exe: Option<PathBuf>) -> Result<String, NotHashed> {
+    let exe = exe.ok_or(NotHashed::NoPath)?;
+    let slot = HashingSlot::take().ok_or(NotHashed::Busy)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let bounds = Bounds::default();
+    std::thread::Builder::new()
+        .name("varco-fingerprint".into())
+        .spawn(move || {
+            let _slot = slot;
+            let _ = tx.send(fingerprint::sha256_of(&exe, bounds));
+        })
+        .map_err(|e| NotHashed::Unreadable {
+            detail: e.to_string(),
+        })?;
+    // The read checks its own deadline; this one also covers an open or a
+    // read that never returns.
+    match tokio::time::timeout(bounds.max_time + Duration::from_secs(1), rx).await {
+        Ok(Ok(hashed)) => hashed,
+        Ok(Err(_)) => Err(NotHashed::Unreadable {
+            detail: "the hashing thread stopped".into(),
+        }),
+        Err(_) => Err(NotHashed::Timeout),
+    }
 }
 
 /// Shows a notice by `route` to `to`.

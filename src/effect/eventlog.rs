@@ -20,7 +20,10 @@ pub fn event_id(event: Event) -> u32 {
         Event::Started => 1005,
         Event::Stopped => 1006,
         Event::ConfigReloaded => 1007,
-        Event::IdentifyError => 1008,
+        Event::Notice => 1008,
+        Event::Fingerprint => 1009,
+        Event::ClockJump => 1010,
+        Event::IdentifyError => 1011,
     }
 }
 
@@ -58,11 +61,14 @@ mod windows {
     impl AuditSink for EventLogSink {
         fn write(&mut self, record: &Record, line: &str) -> io::Result<()> {
             let severity = match record.event {
-                Event::Blocked | Event::Alerted => Severity::Warning,
+                Event::Blocked | Event::Alerted | Event::ClockJump => Severity::Warning,
                 Event::ConfigError | Event::IdentifyError => Severity::Error,
-                Event::Allowed | Event::Started | Event::Stopped | Event::ConfigReloaded => {
-                    Severity::Information
-                }
+                Event::Allowed
+                | Event::Started
+                | Event::Stopped
+                | Event::ConfigReloaded
+                | Event::Notice
+                | Event::Fingerprint => Severity::Information,
             };
             let text = format!("{}\n{line}", super::summary(record));
             self.0.report(severity, event_id(record.event), &text)
@@ -108,6 +114,23 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             "varco: windows file reloaded ({})",
             r.config.as_deref().unwrap_or("")
         ),
+        (Event::Notice, _) => {
+            let about = tool.unwrap_or("the windows file");
+            match (&r.notified, &r.not_notified) {
+                (Some(true), _) => format!("varco: the operator was told about {about}"),
+                (_, Some(why)) => format!("varco: the operator was NOT told about {about}: {why}"),
+                _ => format!("varco: notice about {about}"),
+            }
+        }
+        (Event::Fingerprint, _) => match (&r.exe_sha256, &r.not_hashed) {
+            (Some(h), _) => format!("varco: SHA-256 of {}: {h}", r.exe.as_deref().unwrap_or("?")),
+            (_, Some(why)) => format!("varco: {} {why}", r.exe.as_deref().unwrap_or("?")),
+            _ => "varco: fingerprint".to_string(),
+        },
+        (Event::ClockJump, _) => format!(
+            "varco: the system clock jumped by {} ms",
+            r.clock_difference_ms.unwrap_or(0)
+        ),
         (event, None) => format!("varco: {event:?}"),
     }
 }
@@ -141,6 +164,9 @@ mod tests {
             Event::Started,
             Event::Stopped,
             Event::ConfigReloaded,
+            Event::Notice,
+            Event::Fingerprint,
+            Event::ClockJump,
             Event::IdentifyError,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();

@@ -187,9 +187,10 @@ impl Entry {
 fn severity(event: Event) -> u8 {
     match event {
         Event::ConfigError | Event::IdentifyError => 3, // error
-        Event::Blocked | Event::Alerted => 4,           // warning
+        Event::Blocked | Event::Alerted | Event::ClockJump => 4, // warning
         Event::Allowed => 5,                            // notice
         Event::Started | Event::Stopped | Event::ConfigReloaded => 6, // informational
+        Event::Notice | Event::Fingerprint => 6,        // informational
     }
 }
 

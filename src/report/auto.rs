@@ -13,7 +13,8 @@ use crate::policy::catalog::Catalog;
 use crate::policy::files::ConfigSource;
 
 /// Keeps `rapporto-incidente.md` and `.html` next to the audit log up to
-/// date after every blocked or alerted event, covering the last week. An
+/// date after every blocked or alerted event (and what follows one: the
+/// `notice` and `fingerprint` records), covering the last week. An
 /// audit sink, so it runs after the line is on disk and never on the kill
 /// path. The report is rebuilt on a thread of its own, at most once per
 /// [`AUTO_COALESCE`]: a tool restarting in a loop (or a storm of execs)
@@ -120,7 +121,10 @@ fn rebuild_loop(
 
 impl AuditSink for AutoReport {
     fn write(&mut self, record: &Record, _line: &str) -> io::Result<()> {
-        if matches!(record.event, Event::Blocked | Event::Alerted) {
+        if matches!(
+            record.event,
+            Event::Blocked | Event::Alerted | Event::Notice | Event::Fingerprint
+        ) {
             self.wake
                 .send(Wake::Dirty)
                 .map_err(|_| io::Error::other("the report rebuilder has stopped"))?;

@@ -4,8 +4,11 @@
 //!
 //! Built from the audit log (the primary record, read through its type,
 //! [`Record`]) and the windows file: which workstation and user, each
-//! blocked or alerted event with the executable's SHA-256, the windows in
-//! force, whom to call back. Its words are in `config/messages.toml`
+//! blocked or alerted event with the executable's SHA-256 and whether the
+//! operator was told, the windows in force, whom to call back. Both of
+//! those come in follow-up records (`fingerprint`, `notice`) joined to
+//! their decision by its id; logs written before follow-ups existed carry
+//! them on the decision itself, and are read too. Its words are in `config/messages.toml`
 //! (`[report]`), Italian. Rendered by [`render`] as Markdown and as a
 //! printable HTML page; [`auto`] keeps an up-to-date copy next to the
 //! audit log while the daemon runs.
@@ -13,6 +16,7 @@
 mod auto;
 mod render;
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +26,8 @@ use jiff::tz::TimeZone;
 pub use auto::{AUTO_COALESCE, AutoReport};
 use render::{Block, code};
 
-use crate::effect::audit::{Event, Record, parse_all};
+use crate::effect::audit::fingerprint::{self, Bounds, NotHashed};
+use crate::effect::audit::{Event, Record, RecordId, parse_all};
 use crate::effect::stop::Outcome;
 use crate::messages::{ReportTexts, fill};
 use crate::policy::catalog::Catalog;
@@ -42,6 +47,9 @@ enum Fingerprint {
     AtDecision(String),
     /// Taken now, from the file still on disk: it may have changed since.
     AtReport(String),
+    /// The enforcer did not take it, for this reason (too large, not a
+    /// regular file, …); nor is it taken now.
+    NotTaken(NotHashed),
     /// Neither: the file was unreadable or is gone.
     Unknown,
 }
@@ -50,7 +58,10 @@ enum Fingerprint {
 #[derive(Debug, Clone)]
 struct Incident {
     record: Record,
-    fingerprint: Fingerprint,
+    /// Whether the operator was told: the `notice` about this record, or
+    /// (older logs) the record itself.
+    notice: Option<Record>,
+    fingerprint: Option<Fingerprint>,
 }
 
 /// An incident report, ready to render.
@@ -107,15 +118,24 @@ impl Report {
                 Err(e) => (Schedule::fail_closed(), Some(e.to_string())),
             },
         };
-        let mut incidents = Vec::new();
+        let mut incidents: Vec<Incident> = Vec::new();
+        let mut by_id: HashMap<RecordId, usize> = HashMap::new();
         let mut hosts = Vec::new();
         let mut users = Vec::new();
         for record in parse_all(&text) {
-            if !matches!(record.event, Event::Blocked | Event::Alerted) {
-                continue;
-            }
             if since.is_some_and(|s| record.time.at < s) {
                 continue;
+            }
+            match record.event {
+                Event::Blocked | Event::Alerted => {}
+                Event::Notice | Event::Fingerprint => {
+                    let about = record.about.as_ref().and_then(|id| by_id.get(id));
+                    if let Some(&i) = about {
+                        incidents[i].follow(record);
+                    }
+                    continue;
+                }
+                _ => continue,
             }
             for (list, item) in [
                 (&mut hosts, record.host.clone()),
@@ -127,16 +147,16 @@ impl Report {
                     list.push(i);
                 }
             }
-            let fingerprint = match (&record.exe_sha256, &record.exe) {
-                (Some(h), _) => Fingerprint::AtDecision(h.clone()),
-                (None, Some(exe)) => {
-                    sha256_of(Path::new(exe)).map_or(Fingerprint::Unknown, Fingerprint::AtReport)
-                }
-                (None, None) => Fingerprint::Unknown,
-            };
-            incidents.push(Incident {
-                record,
-                fingerprint,
+            if let Some(id) = &record.id {
+                by_id.insert(id.clone(), incidents.len());
+            }
+            incidents.push(Incident::of(record));
+        }
+        for i in &mut incidents {
+            i.fingerprint.get_or_insert_with(|| match &i.record.exe {
+                Some(exe) => fingerprint::sha256_of(Path::new(exe), Bounds::default())
+                    .map_or(Fingerprint::Unknown, Fingerprint::AtReport),
+                None => Fingerprint::Unknown,
             });
         }
         if hosts.is_empty()
@@ -309,9 +329,19 @@ impl Report {
             None => verdict.to_string(),
         };
         let fingerprint = match &i.fingerprint {
-            Fingerprint::AtDecision(h) => fill(&t.sha256_at_decision, &[("hash", &code(h))]),
-            Fingerprint::AtReport(h) => fill(&t.sha256_at_report, &[("hash", &code(h))]),
-            Fingerprint::Unknown => t.sha256_unknown.clone(),
+            Some(Fingerprint::AtDecision(h)) => fill(&t.sha256_at_decision, &[("hash", &code(h))]),
+            Some(Fingerprint::AtReport(h)) => fill(&t.sha256_at_report, &[("hash", &code(h))]),
+            Some(Fingerprint::NotTaken(why)) => fill(
+                &t.sha256_not_taken,
+                &[
+                    (
+                        "reason",
+                        t.not_hashed.get(why.kind()).map_or("", String::as_str),
+                    ),
+                    ("detail", &why.to_string()),
+                ],
+            ),
+            Some(Fingerprint::Unknown) | None => t.sha256_unknown.clone(),
         };
         let matched_by = r
             .matched_by
@@ -341,7 +371,8 @@ impl Report {
         if let Some(c) = &r.cmdline {
             f.push((t.field_cmdline.clone(), code(c)));
         }
-        let told = match (r.notified, &r.not_notified) {
+        let n = i.notice.as_ref().unwrap_or(r);
+        let told = match (n.notified, &n.not_notified) {
             (Some(true), _) => t.told_yes.clone(),
             (_, Some(why)) => fill(
                 &t.told_no,
@@ -472,6 +503,36 @@ impl Report {
     }
 }
 
+impl Incident {
+    /// An incident as its decision record says it; what followed is added
+    /// by [`Incident::follow`].
+    fn of(record: Record) -> Incident {
+        // Logs written before follow-ups existed: on the decision itself.
+        let notice = record.notified.is_some().then(|| record.clone());
+        let fingerprint = record.exe_sha256.clone().map(Fingerprint::AtDecision);
+        Incident {
+            record,
+            notice,
+            fingerprint,
+        }
+    }
+
+    /// Adds a `notice` or `fingerprint` record about this incident.
+    fn follow(&mut self, r: Record) {
+        match r.event {
+            Event::Notice => self.notice = Some(r),
+            Event::Fingerprint => {
+                self.fingerprint = match (r.exe_sha256, r.not_hashed) {
+                    (Some(h), _) => Some(Fingerprint::AtDecision(h)),
+                    (None, Some(why)) => Some(Fingerprint::NotTaken(why)),
+                    (None, None) => None,
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The tool as the record names it for people.
 fn tool_name(r: &Record) -> String {
     r.tool_name
@@ -480,20 +541,102 @@ fn tool_name(r: &Record) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// SHA-256 of a file, in hex, when it can be read: identifies the exact
-/// executable for the police, whatever its name.
-pub fn sha256_of(path: &Path) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher).ok()?;
-    Some(format!("{:x}", hasher.finalize()))
-}
-
 fn join_or(list: &[String], none: &str) -> String {
     if list.is_empty() {
         none.to_string()
     } else {
         list.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::effect::audit::RecordIds;
+    use crate::effect::notify::NotShown;
+
+    /// A decision and its follow-ups, as the daemon writes them (in this
+    /// order, with the second decision's in between).
+    fn log() -> String {
+        let tz = TimeZone::get("Europe/Rome").unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let mut ids = RecordIds::new(at("2025-11-26T13:00:00Z"));
+        let decision = |tool: &str, pid: u32, ids: &mut RecordIds| {
+            let mut r = Record::new(Event::Blocked, at("2025-11-26T13:30:00Z"), &tz, Mode::Block);
+            r.id = Some(ids.next_id());
+            r.tool = Some(tool.into());
+            r.pid = Some(pid);
+            r.exe = Some(format!("/nonexistent/{tool}"));
+            r
+        };
+        let first = decision("anydesk", 41, &mut ids);
+        let second = decision("rustdesk", 42, &mut ids);
+        let later = at("2025-11-26T13:30:01Z");
+        let mut told = second.follow_up(Event::Notice, later, &tz);
+        told.notified = Some(false);
+        told.not_notified = Some(NotShown::NoAgent {
+            detail: "uid 4242".into(),
+        });
+        let mut hashed = first.follow_up(Event::Fingerprint, later, &tz);
+        hashed.exe_sha256 = Some("ab".repeat(32));
+        let mut giant = second.follow_up(Event::Fingerprint, later, &tz);
+        giant.not_hashed = Some(NotHashed::TooLarge { size: 1 << 40 });
+        // The follow-up of a decision outside the report is ignored.
+        let mut stray = decision("teamviewer", 43, &mut ids).follow_up(Event::Notice, later, &tz);
+        stray.notified = Some(true);
+        [first, second, told, hashed, giant, stray]
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect()
+    }
+
+    #[test]
+    fn follow_ups_join_their_decision_by_id() {
+        let dir = std::env::temp_dir().join(format!("varco-report-join-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let audit = dir.join("audit.jsonl");
+        std::fs::write(&audit, log()).unwrap();
+        let catalog = Catalog::embedded().unwrap();
+        let now = "2025-11-26T14:00:00Z".parse().unwrap();
+        let report =
+            Report::build(&audit, &ConfigSource::EmbeddedDefault, &catalog, None, now).unwrap();
+        assert_eq!(report.len(), 2, "follow-ups are not incidents");
+        let md = report.markdown();
+        std::fs::remove_dir_all(dir).unwrap();
+        let first =
+            &md[md.find("anydesk bloccato").unwrap()..md.find("rustdesk bloccato").unwrap()];
+        let second = &md[md.find("rustdesk bloccato").unwrap()..];
+        assert!(first.contains(&"ab".repeat(32)), "{first}");
+        assert!(
+            first.contains("calcolato da varco al momento dell'evento"),
+            "{first}"
+        );
+        assert!(!first.contains("sì, con una notifica"), "{first}");
+        assert!(
+            second.contains("non calcolato: il file è troppo grande"),
+            "{second}"
+        );
+        assert!(second.contains("nessun agent varco era attivo"), "{second}");
+        assert!(!md.contains("teamviewer"), "{md}");
+    }
+
+    #[test]
+    fn a_log_from_before_follow_ups_still_reads() {
+        let dir = std::env::temp_dir().join(format!("varco-report-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let audit = dir.join("audit.jsonl");
+        let line = format!(
+            r#"{{"time":"2025-11-26T14:30:00.000+01:00","event":"blocked","tool":"anydesk","pid":42,"exe":"/nonexistent/AnyDesk","user":"operatore","uid":1000,"window":null,"technician":null,"mode":"block","host":"pc-anagrafe","exe_sha256":"{}","notified":true}}"#,
+            "cd".repeat(32)
+        );
+        std::fs::write(&audit, line + "\n").unwrap();
+        let catalog = Catalog::embedded().unwrap();
+        let now = "2025-11-26T14:00:00Z".parse().unwrap();
+        let md = Report::build(&audit, &ConfigSource::EmbeddedDefault, &catalog, None, now)
+            .unwrap()
+            .markdown();
+        std::fs::remove_dir_all(dir).unwrap();
+        assert!(md.contains(&"cd".repeat(32)), "{md}");
+        assert!(md.contains("sì, con una notifica sullo schermo"), "{md}");
     }
 }

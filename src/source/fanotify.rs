@@ -47,8 +47,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
-use sysinfo::Users;
 use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -220,7 +218,6 @@ impl ProcessSource for Fanotify {
                 .spawn(move || follow_mounts(weak, marked, stats));
         }
         let me = Me::new();
-        let mut users = Users::new_with_refreshed_list().ok();
         let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
         // At most ~170 events (each with an open descriptor) per read: the
         // kernel refuses an exec whose descriptor it cannot install, so a
@@ -251,7 +248,7 @@ impl ProcessSource for Fanotify {
             }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 for ev in batch.drain(..) {
-                    answer(ev, &me, &mut judge, &events, &stats, &mut users);
+                    answer(ev, &me, &mut judge, &events, &stats);
                 }
             }));
             // A panic dropped (so allowed) the events it had not reached.
@@ -291,14 +288,7 @@ impl Me {
 }
 
 /// Answers one event; the only place that denies.
-fn answer(
-    ev: ExecEvent,
-    me: &Me,
-    judge: &mut Judge,
-    events: &Sender<Observation>,
-    stats: &Stats,
-    users: &mut Option<Users>,
-) {
+fn answer(ev: ExecEvent, me: &Me, judge: &mut Judge, events: &Sender<Observation>, stats: &Stats) {
     if ev.is_overflow() {
         return;
     }
@@ -318,7 +308,7 @@ fn answer(
         return;
     }
     let mut facts = procfs::pending_exec(pid, path);
-    let Some(decision) = judge.judge(&facts, Timestamp::now()) else {
+    let Some(decision) = judge.judge(&facts, crate::sys::clock::now()) else {
         allow_ordinary(ev, facts.exe.as_deref(), stats);
         return;
     };
@@ -326,9 +316,10 @@ fn answer(
     // need while the exec is held, since the process is sure to exist only
     // now — once refused, a shell's child reports EPERM and exits at once,
     // and without its owner the operator's agent could not be found. This
-    // costs a few /proc reads (and, for a user not seen before, one
-    // reading of the user list) on the exec of a remote tool only.
-    procfs::complete(&mut facts, users);
+    // costs a few /proc reads (and, for a user not seen before, one name
+    // lookup, waited for at most sys::users::WAIT) on the exec of a remote
+    // tool only.
+    procfs::complete(&mut facts);
     let refused = if decision.verdict == Verdict::Blocked {
         match ev.deny() {
             Ok(()) => {
@@ -384,7 +375,7 @@ fn report_running(policy: &SharedPolicy, events: &Sender<Observation>, stats: &S
         return;
     };
     let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
-    let now = Timestamp::now();
+    let now = crate::sys::clock::now();
     for facts in w.new_processes() {
         if let Some(decision) = judge.judge(&facts, now)
             && let Err(TrySendError::Full(_)) =

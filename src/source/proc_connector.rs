@@ -12,9 +12,7 @@
 
 use std::time::Duration;
 
-use jiff::Timestamp;
 use proc_connector::{Error as PcError, EventMask, ProcConnector as Socket, ProcEvent};
-use sysinfo::Users;
 use tokio::sync::mpsc::Sender;
 
 use super::{Judge, Observation, ProcessSource, procfs, scan};
@@ -83,7 +81,6 @@ impl ProcessSource for ProcConnector {
     }
 
     fn run(self: Box<Self>, events: Sender<Observation>) {
-        let mut users = Users::new_with_refreshed_list().ok();
         let mut judge = Judge::new(self.policy.clone()).reporting_to(events.clone());
         // Subscribed first, listed second: nothing falls in between.
         let mut watcher = scan::Watcher::new().ok();
@@ -96,7 +93,7 @@ impl ProcessSource for ProcConnector {
         loop {
             match self.socket.recv_timeout(&mut buf, IDLE_WAKE) {
                 Ok(Some(ProcEvent::Exec { tgid, .. })) => {
-                    if !exec(tgid, &events, &mut users, &mut judge) {
+                    if !exec(tgid, &events, &mut judge) {
                         return;
                     }
                 }
@@ -125,19 +122,14 @@ impl ProcessSource for ProcConnector {
 }
 
 /// Decides on one exec; false when the daemon has gone.
-fn exec(
-    pid: u32,
-    events: &Sender<Observation>,
-    users: &mut Option<Users>,
-    judge: &mut Judge,
-) -> bool {
+fn exec(pid: u32, events: &Sender<Observation>, judge: &mut Judge) -> bool {
     let Some(mut facts) = procfs::names_of(pid) else {
         return true; // already exited
     };
-    let Some(decision) = judge.judge(&facts, Timestamp::now()) else {
+    let Some(decision) = judge.judge(&facts, crate::sys::clock::now()) else {
         return true;
     };
-    if !procfs::complete(&mut facts, users) {
+    if !procfs::complete(&mut facts) {
         return true;
     }
     events

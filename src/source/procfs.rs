@@ -8,8 +8,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use sysinfo::{Uid, Users};
-
 use crate::facts::{ProcessFacts, file_name_of};
 use crate::sys;
 
@@ -59,7 +57,11 @@ pub fn pending_exec(pid: u32, exe: PathBuf) -> ProcessFacts {
 
 /// Adds the parent, start marker and owner: what enforcement and the
 /// audit record need. Returns false when the process is gone.
-pub fn complete(facts: &mut ProcessFacts, users: &mut Option<Users>) -> bool {
+///
+/// The owner's name comes from the name service ([`sys::user_name`]), so
+/// operators from a directory (sssd, Active Directory) are named too;
+/// whatever the name, the numeric uid is kept.
+pub fn complete(facts: &mut ProcessFacts) -> bool {
     let Some(marker) = sys::start_marker(facts.pid) else {
         return false;
     };
@@ -67,13 +69,7 @@ pub fn complete(facts: &mut ProcessFacts, users: &mut Option<Users>) -> bool {
     facts.parent_pid = sys::parent_pid(facts.pid);
     if let Ok(meta) = std::fs::metadata(format!("/proc/{}", facts.pid)) {
         facts.uid = Some(meta.uid());
-        // Without the user list (unreadable), records keep the uid alone.
-        if let (Some(users), Ok(uid)) = (users.as_mut(), meta.uid().to_string().parse::<Uid>()) {
-            if users.get_user_by_id(&uid).is_none() {
-                users.refresh();
-            }
-            facts.user = users.get_user_by_id(&uid).map(|u| u.name().to_string());
-        }
+        facts.user = sys::user_name(meta.uid());
     }
     true
 }

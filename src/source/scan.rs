@@ -8,8 +8,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use jiff::Timestamp;
-use sysinfo::{Pid, Process, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
+#[cfg(not(unix))]
+use sysinfo::Users;
+use sysinfo::{Pid, Process, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 use tokio::sync::mpsc::Sender;
 
 use super::{Judge, Observation, ProcessSource};
@@ -46,7 +47,7 @@ pub fn send_tools(
     fresh: Vec<ProcessFacts>,
     events: &Sender<Observation>,
 ) -> bool {
-    let now = Timestamp::now();
+    let now = sys::clock::now();
     let me = std::process::id();
     for facts in fresh {
         if facts.pid == me {
@@ -91,6 +92,9 @@ impl ProcessSource for Scan {
 /// Remembers which processes were already reported.
 pub struct Watcher {
     system: System,
+    /// Account names (Windows: from SIDs). On Unix names come from the
+    /// name service, directories included ([`sys::user_name`]).
+    #[cfg(not(unix))]
     users: Option<Users>,
     /// Where the OS lists pids cheaply (Linux): the pids seen last time.
     known: HashSet<Pid>,
@@ -105,6 +109,7 @@ impl Watcher {
         Ok(Watcher {
             system: System::new()?,
             // Without the user list, records just lack the user name.
+            #[cfg(not(unix))]
             users: Users::new_with_refreshed_list().ok(),
             known: HashSet::new(),
             seen: HashSet::new(),
@@ -125,6 +130,7 @@ impl Watcher {
             None => self.refresh_all(what),
         };
         let processes: &HashMap<Pid, Process> = self.system.processes();
+        #[cfg(not(unix))]
         let mut users_refreshed = false;
         let mut out = Vec::with_capacity(fresh.len());
         for pid in fresh {
@@ -132,6 +138,9 @@ impl Watcher {
                 continue;
             };
             let uid = uid_number(p.user_id());
+            #[cfg(unix)]
+            let user = uid.and_then(sys::user_name);
+            #[cfg(not(unix))]
             let user = p
                 .user_id()
                 .zip(self.users.as_mut())

@@ -7,7 +7,16 @@
 pub mod acl;
 
 mod signal;
-pub use signal::shutdown_signal;
+pub use signal::{end_quietly_on_closed_pipe, shutdown_signal};
+
+/// The one wall clock decisions are taken with, and its jumps.
+pub mod clock;
+
+/// Account names through the system's name service (directories too).
+#[cfg(unix)]
+mod users;
+#[cfg(unix)]
+pub use users::user_name;
 
 #[cfg(target_os = "linux")]
 mod linux;

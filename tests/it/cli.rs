@@ -121,3 +121,25 @@ fn catalog_list_shows_at_least_25_tools() {
     assert!(t.lines().count() >= 25, "{t}");
     assert!(t.lines().any(|l| l.starts_with("anydesk ")), "{t}");
 }
+
+/// `varco catalog list | head -1` must end quietly when `head` stops
+/// reading, not print a panic on the terminal.
+#[test]
+fn output_piped_into_a_reader_that_went_away_ends_quietly() {
+    use std::process::Stdio;
+    let mut child = Command::new(varco_bin())
+        .args(["catalog", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before varco writes its first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !out.status.success(),
+        "the listing cannot have been written"
+    );
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Daemon, Scratch, exits_within, open_window, varco_bin, which};
+use crate::support::{Daemon, Scratch, exits_within, open_window, shm_segments, varco_bin, which};
 
 const PHONE: &str = "+39 06 1234567";
 
@@ -55,22 +55,6 @@ impl Drop for Desktop {
             }
         }
     }
-}
-
-/// Ids of the SysV shared-memory segments, only the detached ones when
-/// `detached`, from /proc/sysvipc/shm.
-fn shm_segments(detached: bool) -> Vec<u64> {
-    std::fs::read_to_string("/proc/sysvipc/shm")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let id = f.get(1)?.parse().ok()?;
-            let nattch: u64 = f.get(6)?.parse().ok()?;
-            (!detached || nattch == 0).then_some(id)
-        })
-        .collect()
 }
 
 impl Desktop {
@@ -385,9 +369,13 @@ fn blocked_tool_shows_a_critical_italian_notification_on_a_real_desktop() {
             Duration::from_secs(8),
         )
         .expect("no blocked record");
-    assert_eq!(r["notified"], true, "{r}");
-    let sha = r["exe_sha256"].as_str().expect("no exe_sha256");
-    assert_eq!(sha.len(), 64, "{r}");
+    let n = d.notice_of(&r);
+    assert_eq!(n["notified"], true, "{n}");
+    let f = d
+        .follow_up(&r, "fingerprint", Duration::from_secs(8))
+        .expect("no fingerprint record");
+    let sha = f["exe_sha256"].as_str().expect("no exe_sha256");
+    assert_eq!(sha.len(), 64, "{f}");
     wait_until(
         "the Notify call in dbus-monitor",
         Duration::from_secs(5),
@@ -405,8 +393,9 @@ fn blocked_tool_shows_a_critical_italian_notification_on_a_real_desktop() {
             Duration::from_secs(8),
         )
         .expect("no record for the restart");
-    assert_eq!(r2["notified"], false, "{r2}");
-    assert_eq!(r2["not_notified"], "rate_limit", "{r2}");
+    let n2 = d.notice_of(&r2);
+    assert_eq!(n2["notified"], false, "{n2}");
+    assert_eq!(n2["not_notified"], "rate_limit", "{n2}");
     assert_eq!(
         desktop
             .received()
@@ -474,7 +463,7 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
             Duration::from_secs(8),
         )
         .expect("no blocked record");
-    assert_eq!(r["notified"], true, "{r}");
+    assert_eq!(d.notice_of(&r)["notified"], true, "{r}");
     wait_until("the agent's Notify call", Duration::from_secs(5), || {
         desktop.received().contains(PHONE)
     });
@@ -499,7 +488,7 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
     let r = d
         .wait_for(|r| r["event"] == "config_error", Duration::from_secs(10))
         .expect("no config_error record");
-    assert_eq!(r["notified"], true, "{r}");
+    assert_eq!(d.notice_of(&r)["notified"], true, "{r}");
     wait_until(
         "the config error notification",
         Duration::from_secs(5),
@@ -525,8 +514,9 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
             Duration::from_secs(10),
         )
         .expect("no blocked record without an agent");
-    assert_eq!(r["notified"], false, "{r}");
-    assert_eq!(r["not_notified"], "no_agent", "{r}");
+    let n = d.notice_of(&r);
+    assert_eq!(n["notified"], false, "{n}");
+    assert_eq!(n["not_notified"], "no_agent", "{n}");
 
     // An impostor listening where root's agent should be, as another
     // user: the enforcer sees its uid and sends nothing.
@@ -541,14 +531,15 @@ fn root_service_notifies_through_the_session_agent_and_records_when_none_listens
             Duration::from_secs(10),
         )
         .expect("no blocked record with an impostor agent");
-    assert_eq!(r["notified"], false, "{r}");
-    assert_eq!(r["not_notified"], "failed", "{r}");
+    let n = d.notice_of(&r);
+    assert_eq!(n["notified"], false, "{n}");
+    assert_eq!(n["not_notified"], "failed", "{n}");
     assert!(
-        r["not_notified_detail"]
+        n["not_notified_detail"]
             .as_str()
             .unwrap()
             .contains("not trusted"),
-        "{r}"
+        "{n}"
     );
     drop(impostor);
     let heard = std::fs::read_to_string(&heard).unwrap_or_default();
@@ -990,25 +981,40 @@ const NOBODY: u32 = 65534;
 
 #[test]
 fn an_operator_who_is_not_root_is_told_by_their_own_agent() {
-    operator_is_told_by_their_own_agent("desktop-user", &[]);
+    operator_is_told_by_their_own_agent("desktop-user", &[], NOBODY, "nobody");
 }
 
 /// The production setup: the root service refuses the exec (fanotify) and
 /// the operator's own agent still says so on their desktop.
 #[test]
 fn an_operator_whose_tool_is_refused_before_it_starts_is_told_by_their_agent() {
-    operator_is_told_by_their_own_agent("desktop-user-fanotify", &["--source", "fanotify"]);
+    operator_is_told_by_their_own_agent(
+        "desktop-user-fanotify",
+        &["--source", "fanotify"],
+        NOBODY,
+        "nobody",
+    );
 }
 
-fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
+/// The operator `uid` (named `user`) starts a tool outside every window:
+/// the root enforcer stops it (or refuses it, by `source`), records it
+/// under the name and uid, and the operator's own agent shows the notice
+/// on their own desktop.
+pub(crate) fn operator_is_told_by_their_own_agent(
+    name: &str,
+    source: &[&str],
+    uid: u32,
+    user: &str,
+) {
     let s = Scratch::new(name);
-    let desktop = Desktop::start_as(&s, Some(NOBODY));
+    let desktop = Desktop::start_as(&s, Some(uid));
     // What logind provides at login: the user's own runtime folder.
     let agents = s.path("run-user");
-    let own = agents.join(NOBODY.to_string());
+    let own = agents.join(uid.to_string());
     std::fs::create_dir_all(&own).unwrap();
+    let ids = format!("{uid}:{uid}");
     for (args, p) in [
-        (vec!["chown", "65534:65534"], &own),
+        (vec!["chown", ids.as_str()], &own),
         (vec!["chmod", "700"], &own),
     ] {
         assert!(
@@ -1020,20 +1026,20 @@ fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
                 .success()
         );
     }
-    let (_agent, _socket) = start_agent(&desktop, &agents, Some(NOBODY));
+    let (_agent, _socket) = start_agent(&desktop, &agents, Some(uid));
     let config = contact_file(&s, "");
     let mut d = system_enforcer_with(&s, &config, &agents, source);
     let tool = s.fake_tool("AnyDesk");
     // setpriv execs the tool in place: refused (fanotify), setpriv exits
     // with an error; otherwise the tool starts and is stopped.
-    let mut child = as_user(Some(NOBODY), tool.to_str().unwrap())
+    let mut child = as_user(Some(uid), tool.to_str().unwrap())
         .arg("60")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     assert!(
         exits_within(&mut child, Duration::from_secs(3)),
-        "nobody's AnyDesk not stopped"
+        "{user}'s AnyDesk not stopped"
     );
     let r = d
         .wait_for(
@@ -1041,10 +1047,11 @@ fn operator_is_told_by_their_own_agent(name: &str, source: &[&str]) {
             Duration::from_secs(8),
         )
         .expect("no blocked record");
-    assert_eq!(r["user"], "nobody", "{r}");
-    assert_eq!(r["notified"], true, "{r}");
+    assert_eq!(r["user"], user, "{r}");
+    assert_eq!(r["uid"], uid, "{r}");
+    assert_eq!(d.notice_of(&r)["notified"], true, "{r}");
     wait_until(
-        "the Notify call on nobody's bus",
+        "the Notify call on the operator's bus",
         Duration::from_secs(5),
         || desktop.received().contains(PHONE),
     );

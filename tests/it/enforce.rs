@@ -149,6 +149,66 @@ fn invalid_windows_file_blocks_even_the_tool_it_meant_to_admit() {
     assert!(exits_within(&mut child, Duration::from_secs(2)));
 }
 
+/// The operator must not open a window by editing the file: a root daemon
+/// refuses a windows file a non-administrator owns or can write, exactly
+/// like an invalid one.
+#[test]
+fn a_root_daemon_refuses_a_windows_file_others_can_change() {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        effective_uid(),
+        0,
+        "this test needs root: run bash tests/run.sh as root"
+    );
+    let s = Scratch::new("untrusted");
+    let tool = s.fake_tool("AnyDesk");
+    for (name, why) in [
+        ("owned-by-nobody.toml", "owned by uid 65534"),
+        (
+            "world-writable.toml",
+            "can be changed by non-administrators",
+        ),
+    ] {
+        let config = s.write(name, &open_window("INC-9", "\"anydesk\""));
+        if name.starts_with("owned") {
+            let status = Command::new("chown")
+                .args(["65534", config.to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        } else {
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        let mut d = Daemon::start(&s, &["--config", config.to_str().unwrap()]);
+        let err = d
+            .wait_for(|r| r["event"] == "config_error", Duration::from_secs(3))
+            .expect("no config_error for an untrusted file");
+        let reason = err["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("not trusted") && reason.contains(why),
+            "{err}"
+        );
+        let mut child = spawn(&tool);
+        assert!(
+            exits_within(&mut child, Duration::from_secs(2)),
+            "an untrusted file opened its window ({name})"
+        );
+        d.stop();
+        let _ = std::fs::remove_file(s.path("audit.jsonl"));
+    }
+}
+
+/// The effective uid, read from /proc so the test needs no libc.
+fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .unwrap()
+}
+
 #[test]
 fn tool_already_running_at_start_is_decided_too() {
     let s = Scratch::new("already");
@@ -214,6 +274,10 @@ fn removing_the_window_stops_the_tool_it_had_admitted() {
         )
         .unwrap();
     assert!(r["reason"].as_str().unwrap().contains("INC-10"), "{r}");
+    // The quiet note of its admission, moments ago, must not have used up
+    // the warning that it was stopped.
+    let n = d.notice_of(&r);
+    assert_ne!(n["not_notified"], "rate_limit", "{n}");
 }
 
 #[test]

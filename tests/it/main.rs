@@ -10,7 +10,10 @@ mod cli;
 mod desktop;
 mod enforce;
 mod identify;
+#[cfg(target_os = "linux")]
+mod linux_servers;
 mod packaging;
+mod pipeline;
 mod report;
 mod sources;
 mod syslog;

@@ -150,6 +150,27 @@ impl Daemon {
         }
     }
 
+    /// Waits for the `event` record (`notice`, `fingerprint`) that follows
+    /// up `record` (a decision or a `config_error`): what the operator was
+    /// told and the executable's hash come after the decision, in records
+    /// naming its `id` in `about`.
+    pub fn follow_up(&self, record: &Value, event: &str, timeout: Duration) -> Option<Value> {
+        let id = record["id"]
+            .as_str()
+            .expect("the record has no id")
+            .to_string();
+        self.wait_for(
+            |r| r["event"] == event && r["about"] == id.as_str(),
+            timeout,
+        )
+    }
+
+    /// The `notice` record about `record`: whether the operator was told.
+    pub fn notice_of(&self, record: &Value) -> Value {
+        self.follow_up(record, "notice", Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no notice record about {record}"))
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "TERM");
@@ -214,4 +235,23 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(program))
         .find(|p| p.is_file())
+}
+
+/// Ids of the SysV shared-memory segments, only the detached ones when
+/// `detached`, from /proc/sysvipc/shm. X and VNC servers a test kills leave
+/// theirs behind: a few dozen runs of the suite would fill the kernel's
+/// table (`shmget: No space left on device`), so tests remove the detached
+/// segments that appeared during their turn.
+pub fn shm_segments(detached: bool) -> Vec<u64> {
+    std::fs::read_to_string("/proc/sysvipc/shm")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let id = f.get(1)?.parse().ok()?;
+            let nattch: u64 = f.get(6)?.parse().ok()?;
+            (!detached || nattch == 0).then_some(id)
+        })
+        .collect()
 }

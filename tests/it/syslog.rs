@@ -141,7 +141,6 @@ fn audit_events_reach_a_real_rsyslog_over_tcp_udp_and_the_local_socket() {
         "matched_by=\"name\"",
         pid_field.as_str(),
         "exe=\"/tmp/",
-        "exe_sha256=\"",
         "outcome=\"stopped",
         "\"event\":\"blocked\"",
     ];
@@ -156,6 +155,17 @@ fn audit_events_reach_a_real_rsyslog_over_tcp_udp_and_the_local_socket() {
         &r.out,
         &["imtcp ", "started [varco@32473 ", "version=\""],
         Duration::from_secs(5),
+    );
+    // The executable's hash follows the decision in a record of its own.
+    received(
+        &r.out,
+        &[
+            "imtcp ",
+            "fingerprint [varco@32473 ",
+            "exe_sha256=\"",
+            "about=\"",
+        ],
+        Duration::from_secs(10),
     );
 
     // IT switches to UDP: the reload takes effect without a restart.

@@ -1,167 +1,63 @@
-//! LOLRMM YAML → `config/catalog/lolrmm.toml`.
+//! Source snapshots → `config/catalog/generated.toml`.
 //!
-//! Facts only (names, paths, PE strings, signers, domains); no prose is
-//! carried over. Rules, each applied the same way on every run:
-//! - a tool's id is the curated id when the file is the same product
-//!   (`ALIASES`), else a slug of its `Name`; files with the same id merge;
-//! - `PEMetadata` may be one mapping or a list; `SupportedOS` names vary in
-//!   case; `.yml` files count too; a bare `*` or a name with `<…>`/`[…]`
-//!   placeholders is not a name;
-//! - names, original file names and products in `not-by-name.toml` are
-//!   dropped, as are patterns whose literal start is under 4 characters;
-//! - a value another tool already claims (curated first, then LOLRMM files
-//!   in file-name order) is dropped and listed in the file header;
-//! - a signer is kept only when it names the tool (shares a word of 4+
-//!   letters with the tool's name): LOLRMM lists bundled components'
-//!   signers too (WinRAR's, PuTTY's), which would stop everyday programs.
+//! The rules, applied the same way on every run, in merge order (curated
+//! first, then LOLRMM, Splunk, Sigma, Surveyor; entries in reference
+//! order):
+//! - an entry's tool id is the one `aliases.toml` gives it; else the curated
+//!   or already generated id its name slugs to; else the id of the tool that
+//!   already claims at least half of its names and PE strings (the same
+//!   product listed by another source); else a new slug of its name;
+//! - entries listed under `[[exclude]]` in `not-by-name.toml` are left out;
+//! - names, original file names, PE strings and signers in
+//!   `not-by-name.toml` are dropped, as are name patterns whose literal start
+//!   is under 4 characters and install paths ending in a dropped name;
+//! - a value another tool already claims is dropped and listed in the
+//!   file header (the first claim wins);
+//! - a LOLRMM signer counts only when it names the tool (LOLRMM lists
+//!   bundled components' signers too: WinRAR's, PuTTY's); a signer is also
+//!   taken as the PE `CompanyName`.
+//!
+//! Every value keeps the sources that asserted it: each tool lists the
+//! upstream entries it was built from (`sources`) and, in a comment, which
+//! source gave which value.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde::Deserialize;
-use yaml_rust2::{Yaml, YamlLoader};
 
-/// LOLRMM file stems that are the same product as a curated id.
-const ALIASES: &[(&str, &str)] = &[
-    ("aeroadmin", "aeroadmin"),
-    ("ammyyadmin", "ammyy"),
-    ("anydesk", "anydesk"),
-    ("beyondtrust", "beyondtrust-bomgar"),
-    ("chrome_remote_desktop", "chrome-remote-desktop"),
-    ("connectwise_control", "screenconnect"),
-    (
-        "dev_tunnels_(aka_visual_studio_dev_tunnel)",
-        "visual-studio-dev-tunnel",
-    ),
-    ("dw_service", "dwservice"),
-    ("getscreen", "getscreen"),
-    ("gotoassist", "gotoassist"),
-    ("gotoassist_(goto_resolve)", "gotoassist"),
-    ("gotoassist_agent_desktop_console", "gotoassist"),
-    ("hoptodesk", "hoptodesk"),
-    ("iperius_remote", "iperius"),
-    ("isl_light", "islonline"),
-    ("isl_online", "islonline"),
-    ("islonline", "islonline"),
-    ("logmein", "logmein"),
-    ("logmein_rescue", "logmein"),
-    ("meshcentral", "meshcentral"),
-    ("microsoft_quick_assist", "quickassist"),
-    ("netsupport_manager", "netsupport"),
-    ("nomachine", "nomachine"),
-    ("parsec", "parsec"),
-    ("quickassist", "quickassist"),
-    ("radmin", "radmin"),
-    ("realvnc", "realvnc"),
-    ("remote_utilities", "remoteutilities"),
-    ("remoteutilities", "remoteutilities"),
-    ("rustdesk", "rustdesk"),
-    ("screenconnect", "screenconnect"),
-    ("splashtop", "splashtop"),
-    ("splashtop_remote", "splashtop"),
-    ("splashtopbeta", "splashtop"),
-    ("sunlogin", "sunlogin"),
-    ("supremo", "supremo"),
-    ("taniumdeploy", "tanium"),
-    ("teamviewer", "teamviewer"),
-    ("tigervnc", "tigervnc"),
-    ("tightvnc", "tightvnc"),
-    ("todesk", "todesk"),
-    ("ultra_vnc", "ultravnc"),
-    ("ultraviewer", "ultraviewer"),
-    ("ultravnc", "ultravnc"),
-    ("vnc_connect", "realvnc"),
-    ("visual_studio_dev_tunnel", "visual-studio-dev-tunnel"),
-    ("xrdp", "xrdp"),
-    ("zohoassist", "zohoassist"),
-];
+use crate::facts::{CatalogFile, Entry, Snapshot, list, quote};
+use crate::import::Source;
 
 /// Shortest literal start of a name pattern (`rustdesk*` yes, `g2a*` no).
 const MIN_PATTERN_PREFIX: usize = 4;
 
-/// One LOLRMM file, read.
-pub struct SourceFile {
-    /// File name, e.g. `anydesk.yaml`.
-    pub file: String,
-    /// Its text.
-    pub text: String,
-}
-
-/// Reads every `.yaml`/`.yml` file under `dir/yaml`, sorted by name.
-pub fn read_snapshot(dir: &Path) -> Result<Vec<SourceFile>, String> {
-    let yaml_dir = dir.join("yaml");
-    let entries = std::fs::read_dir(&yaml_dir)
-        .map_err(|e| format!("{}: cannot be read: {e}", yaml_dir.display()))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if name.ends_with(".yaml") || name.ends_with(".yml") {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
-            files.push(SourceFile { file: name, text });
-        }
-    }
-    files.sort_by(|a, b| a.file.cmp(&b.file));
-    Ok(files)
+/// The files the generator reads besides the snapshots.
+pub struct Inputs<'a> {
+    /// `curated.toml`: its ids and claims come first.
+    pub curated: &'a str,
+    /// `not-by-name.toml`: generic names and excluded entries.
+    pub deny: &'a str,
+    /// `aliases.toml`: upstream entries that are a known tool.
+    pub aliases: &'a str,
+    /// One snapshot per source (any order; at most one per source).
+    pub snapshots: &'a [Snapshot],
 }
 
 /// What was generated.
+#[derive(Debug)]
 pub struct Output {
     /// The TOML text.
     pub text: String,
     /// Tools written.
     pub tools: usize,
-    /// Files read.
-    pub files: usize,
-    /// Tools left out, with why.
+    /// Entries left out, with why.
     pub skipped: Vec<String>,
     /// Values claimed by two tools, with who kept them.
     pub ambiguous: Vec<String>,
+    /// Entries joined to a tool another source named differently.
+    pub joined: Vec<String>,
     /// Generic values dropped.
     pub generic: Vec<String>,
-}
-
-#[derive(Default)]
-struct Draft {
-    name: String,
-    executables: BTreeSet<String>,
-    original_filenames: BTreeSet<String>,
-    products: BTreeSet<String>,
-    companies: BTreeSet<String>,
-    signers: BTreeSet<String>,
-    paths: BTreeSet<String>,
-    bundles: BTreeSet<String>,
-    domains: BTreeSet<String>,
-    platforms: BTreeSet<String>,
-    sources: BTreeSet<String>,
-}
-
-#[derive(Deserialize)]
-struct CuratedFile {
-    #[serde(default)]
-    tool: Vec<CuratedTool>,
-}
-
-#[derive(Deserialize)]
-struct CuratedTool {
-    id: String,
-    #[serde(default)]
-    executables: Vec<String>,
-    #[serde(default)]
-    original_filenames: Vec<String>,
-    #[serde(default)]
-    products: Vec<String>,
-    #[serde(default)]
-    companies: Vec<String>,
-    #[serde(default)]
-    signers: Vec<String>,
-    #[serde(default)]
-    bundles: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +70,8 @@ struct DenyFile {
 
 #[derive(Deserialize)]
 struct Exclude {
-    file: String,
+    /// `source:ref`, e.g. `lolrmm:nvda.yaml`.
+    entry: String,
     why: String,
 }
 
@@ -187,251 +84,318 @@ struct DenyName {
     only_without_exe: bool,
 }
 
-/// Generates the catalog text from the snapshot files, the curated
-/// catalog (its claims win) and the deny list.
-pub fn generate(files: &[SourceFile], curated: &str, deny: &str) -> Result<Output, String> {
-    let curated: CuratedFile = toml::from_str(curated).map_err(|e| format!("curated.toml: {e}"))?;
-    let deny: DenyFile = toml::from_str(deny).map_err(|e| format!("not-by-name.toml: {e}"))?;
-    let excluded = deny.exclude;
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliasFile {
+    #[serde(default)]
+    alias: Vec<Alias>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Alias {
+    id: String,
+    /// `source:ref` of each upstream entry that is this tool.
+    entries: Vec<String>,
+}
+
+/// The kinds of value a tool claims for itself alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Executable,
+    Original,
+    Product,
+    Company,
+    Signer,
+    Path,
+    Bundle,
+    Domain,
+}
+
+impl Kind {
+    const LISTED: [Kind; 8] = [
+        Kind::Executable,
+        Kind::Original,
+        Kind::Product,
+        Kind::Company,
+        Kind::Signer,
+        Kind::Path,
+        Kind::Bundle,
+        Kind::Domain,
+    ];
+
+    fn field(self) -> &'static str {
+        match self {
+            Kind::Executable => "executables",
+            Kind::Original => "original_filenames",
+            Kind::Product => "products",
+            Kind::Company => "companies",
+            Kind::Signer => "signers",
+            Kind::Path => "paths",
+            Kind::Bundle => "bundles",
+            Kind::Domain => "domains",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Executable => "executable",
+            Kind::Original => "original",
+            Kind::Product => "product",
+            Kind::Company => "company",
+            Kind::Signer => "signer",
+            Kind::Path => "path",
+            Kind::Bundle => "bundle",
+            Kind::Domain => "domain",
+        }
+    }
+
+    /// Claimed by one tool only (paths and domains may be shared).
+    fn exclusive(self) -> bool {
+        !matches!(self, Kind::Path | Kind::Domain)
+    }
+
+    /// A matcher a workstation can use (domains are data for IT).
+    fn matches(self) -> bool {
+        self != Kind::Domain
+    }
+
+    /// How two spellings of a value compare.
+    fn key(self, v: &str) -> String {
+        match self {
+            Kind::Executable | Kind::Original => normalise(v),
+            _ => v.trim().to_lowercase(),
+        }
+    }
+}
+
+/// One generated tool, as it is built.
+#[derive(Default)]
+struct Draft {
+    name: String,
+    /// (kind, key) → (value as first written, sources asserting it).
+    values: BTreeMap<(Kind, String), (String, BTreeSet<Source>)>,
+    platforms: BTreeSet<String>,
+    /// `source:ref` of every entry merged in.
+    sources: BTreeSet<String>,
+}
+
+impl Draft {
+    fn add(&mut self, kind: Kind, value: &str, source: Source) {
+        self.values
+            .entry((kind, kind.key(value)))
+            .or_insert_with(|| (value.trim().to_string(), BTreeSet::new()))
+            .1
+            .insert(source);
+    }
+
+    fn has_matchers(&self) -> bool {
+        self.values.keys().any(|(k, _)| k.matches())
+    }
+}
+
+/// Merges the snapshots into the catalog text.
+pub fn generate(inputs: &Inputs) -> Result<Output, String> {
+    let curated: CatalogFile =
+        toml::from_str(inputs.curated).map_err(|e| format!("curated.toml: {e}"))?;
+    let deny: DenyFile =
+        toml::from_str(inputs.deny).map_err(|e| format!("not-by-name.toml: {e}"))?;
+    let aliases: AliasFile =
+        toml::from_str(inputs.aliases).map_err(|e| format!("aliases.toml: {e}"))?;
+    let excluded: BTreeMap<&str, &str> = deny
+        .exclude
+        .iter()
+        .map(|x| (x.entry.as_str(), x.why.as_str()))
+        .collect();
     let deny: BTreeSet<String> = deny
         .name
         .iter()
         .filter(|n| !n.only_without_exe)
         .map(|n| normalise(&n.value))
         .collect();
+    let mut alias_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for a in &aliases.alias {
+        for e in &a.entries {
+            if let Some(other) = alias_of.insert(e.as_str(), a.id.as_str())
+                && other != a.id
+            {
+                return Err(format!(
+                    "aliases.toml: {e} is given to both \"{other}\" and \"{}\"",
+                    a.id
+                ));
+            }
+        }
+    }
 
-    // (kind, value) -> id that owns it.
-    let mut claims: BTreeMap<(&'static str, String), String> = BTreeMap::new();
+    let mut snapshots: Vec<&Snapshot> = inputs.snapshots.iter().collect();
+    snapshots.sort_by_key(|s| s.source);
+    for pair in snapshots.windows(2) {
+        if pair[0].source == pair[1].source {
+            return Err(format!("two snapshots of {}", pair[0].source.name()));
+        }
+    }
+
+    // (kind, key) → id that owns it.
+    let mut claims: BTreeMap<(Kind, String), String> = BTreeMap::new();
+    let curated_ids: BTreeSet<String> = curated.tool.iter().map(|t| t.id.clone()).collect();
     for t in &curated.tool {
         for (kind, values) in [
-            ("executable", &t.executables),
-            ("original", &t.original_filenames),
-            ("product", &t.products),
-            ("company", &t.companies),
-            ("signer", &t.signers),
-            ("bundle", &t.bundles),
+            (Kind::Executable, &t.executables),
+            (Kind::Original, &t.original_filenames),
+            (Kind::Product, &t.products),
+            (Kind::Company, &t.companies),
+            (Kind::Signer, &t.signers),
+            (Kind::Bundle, &t.bundles),
         ] {
             for v in values {
                 claims
-                    .entry((kind, key(kind, v)))
+                    .entry((kind, kind.key(v)))
                     .or_insert_with(|| t.id.clone());
             }
         }
     }
 
     let mut drafts: BTreeMap<String, Draft> = BTreeMap::new();
+    // Name slug → the id an entry of that name went to, so a later source
+    // naming the tool the same way finds it even when it was joined.
+    let mut by_slug: BTreeMap<String, String> = curated_ids
+        .iter()
+        .map(|id| (id.clone(), id.clone()))
+        .collect();
     let mut skipped = Vec::new();
     let mut ambiguous = Vec::new();
+    let mut joined = Vec::new();
     let mut generic = BTreeSet::new();
-    // id -> the ids that kept the values it claimed too.
+    // id → the ids that kept the values it claimed too.
     let mut covered_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in files {
-        if let Some(x) = excluded.iter().find(|x| x.file == f.file) {
-            skipped.push(format!(
-                "{}: excluded by not-by-name.toml — {}",
-                f.file, x.why
-            ));
-            continue;
-        }
-        let docs = YamlLoader::load_from_str(&f.text).map_err(|e| format!("{}: {e}", f.file))?;
-        let Some(doc) = docs.first() else {
-            skipped.push(format!("{}: empty file", f.file));
-            continue;
-        };
-        let name = text(&doc["Name"]).unwrap_or_default();
-        if name.is_empty() {
-            skipped.push(format!("{}: no Name", f.file));
-            continue;
-        }
-        let stem = f
-            .file
-            .trim_end_matches(".yaml")
-            .trim_end_matches(".yml")
-            .to_string();
-        let id = ALIASES
-            .iter()
-            .find(|(s, _)| *s == stem)
-            .map(|(_, id)| id.to_string())
-            .unwrap_or_else(|| slug(&name));
-        let mut d = Draft::default();
-        d.sources.insert(format!("lolrmm:{}", f.file));
-        let details = &doc["Details"];
-        for os in items(&details["SupportedOS"]) {
-            if let Some(os) = text(os) {
-                d.platforms.insert(platform(&os));
+    for snapshot in &snapshots {
+        let source = snapshot.source;
+        for entry in &snapshot.entries {
+            let key = format!("{}:{}", source.name(), entry.reference);
+            if let Some(why) = excluded.get(key.as_str()) {
+                skipped.push(format!("{key}: excluded by not-by-name.toml — {why}"));
+                continue;
             }
-        }
-        for meta in items(&details["PEMetadata"]) {
-            if let Some(v) = text(&meta["Filename"]) {
-                add_name(&mut d.executables, &v, &deny, &mut generic);
-            }
-            if let Some(v) = text(&meta["OriginalFileName"])
-                && is_executable_name(&v)
+            let facts = judged(entry, &deny, &mut generic);
+            let id = if let Some(id) = alias_of.get(key.as_str()) {
+                id.to_string()
+            } else if let Some(id) = slugs(&entry.name)
+                .iter()
+                .find_map(|s| by_slug.get(s).cloned())
             {
-                add_name(&mut d.original_filenames, &v, &deny, &mut generic);
-                add_name(&mut d.executables, &v, &deny, &mut generic);
+                id
+            } else if let Some((owner, by)) = owner_of_most(&facts, &claims) {
+                joined.push(format!("{key} → {owner} (by {by})"));
+                owner
+            } else {
+                slug(&entry.name)
+            };
+            for s in slugs(&entry.name) {
+                by_slug.entry(s).or_insert_with(|| id.clone());
             }
-            if let Some(v) = text(&meta["Product"]) {
-                add_product(&mut d.products, &v, &deny, &mut generic);
+            by_slug.entry(id.clone()).or_insert_with(|| id.clone());
+            let draft = drafts.entry(id.clone()).or_default();
+            if draft.name.is_empty() {
+                draft.name = entry.name.clone();
             }
-            if let Some(v) = text(&meta["Description"])
-                && is_product_like(&v, &name)
-            {
-                add_product(&mut d.products, &v, &deny, &mut generic);
-            }
-        }
-        for p in items(&details["InstallationPaths"]) {
-            if let Some(p) = text(p) {
-                add_path(&mut d, &p, &deny, &mut generic);
-            }
-        }
-        for net in items(&doc["Artifacts"]["Network"]) {
-            for dom in items(&net["Domains"]) {
-                if let Some(dom) = text(dom).map(|s| s.to_lowercase())
-                    && is_domain(&dom)
+            draft.sources.insert(key.clone());
+            draft.platforms.extend(entry.platforms.iter().cloned());
+            for (kind, value) in facts {
+                if kind == Kind::Signer
+                    && source.signers_may_be_bundled()
+                    && !names_tool(&value, &entry.name, &entry.reference, &id)
                 {
-                    d.domains.insert(dom);
+                    continue;
+                }
+                let mut kinds = vec![kind];
+                if kind == Kind::Signer {
+                    kinds.push(Kind::Company);
+                }
+                for kind in kinds {
+                    if kind.exclusive() {
+                        match claims.get(&(kind, kind.key(&value))) {
+                            Some(owner) if *owner != id => {
+                                covered_by
+                                    .entry(id.clone())
+                                    .or_default()
+                                    .insert(owner.clone());
+                                ambiguous.push(format!(
+                                    "{} \"{value}\": kept for \"{owner}\", dropped from \"{id}\" ({key})",
+                                    kind.word()
+                                ));
+                                continue;
+                            }
+                            Some(_) => {}
+                            None => {
+                                claims.insert((kind, kind.key(&value)), id.clone());
+                            }
+                        }
+                    }
+                    draft.add(kind, &value, source);
                 }
             }
         }
-        let signing = &doc["CodeSigning"];
-        let mut signer_names: Vec<String> = items(&signing["certificates"])
-            .filter_map(|c| text(&c["signer_name"]))
-            .collect();
-        signer_names.extend(items(&signing["signer_names"]).filter_map(text));
-        for s in signer_names {
-            if deny.contains(&normalise(&s)) {
-                generic.insert(s.trim().to_lowercase());
-            } else if names_tool(&s, &name, &stem) {
-                d.signers.insert(s.trim().to_string());
-                d.companies.insert(s.trim().to_string());
-            }
-        }
-        // Resolve claims in file order.
-        for (kind, set) in [
-            ("executable", &mut d.executables),
-            ("original", &mut d.original_filenames),
-            ("product", &mut d.products),
-            ("company", &mut d.companies),
-            ("signer", &mut d.signers),
-            ("bundle", &mut d.bundles),
-        ] {
-            let mut kept = BTreeSet::new();
-            for v in std::mem::take(set) {
-                match claims.get(&(kind, key(kind, &v))) {
-                    Some(owner) if *owner != id => {
-                        covered_by
-                            .entry(id.clone())
-                            .or_default()
-                            .insert(owner.clone());
-                        ambiguous.push(format!(
-                            "{kind} \"{v}\": kept for \"{owner}\", dropped from \"{id}\" ({})",
-                            f.file
-                        ))
-                    }
-                    _ => {
-                        claims.insert((kind, key(kind, &v)), id.clone());
-                        kept.insert(v);
-                    }
-                }
-            }
-            *set = kept;
-        }
-        let entry = drafts.entry(id).or_default();
-        if entry.name.is_empty() {
-            entry.name = name;
-        }
-        entry.executables.extend(d.executables);
-        entry.original_filenames.extend(d.original_filenames);
-        entry.products.extend(d.products);
-        entry.companies.extend(d.companies);
-        entry.signers.extend(d.signers);
-        entry.paths.extend(d.paths);
-        entry.bundles.extend(d.bundles);
-        entry.domains.extend(d.domains);
-        entry.platforms.extend(d.platforms);
-        entry.sources.extend(d.sources);
     }
 
-    let curated_ids: BTreeSet<&str> = curated.tool.iter().map(|t| t.id.as_str()).collect();
     let mut body = String::new();
     let mut written = 0;
     for (id, d) in &drafts {
-        let matchers = d.executables.len()
-            + d.original_filenames.len()
-            + d.products.len()
-            + d.companies.len()
-            + d.signers.len()
-            + d.paths.len()
-            + d.bundles.len();
-        if matchers == 0 && !curated_ids.contains(id.as_str()) {
+        if !d.has_matchers() && !curated_ids.contains(id) {
+            let from = d.sources.iter().cloned().collect::<Vec<_>>().join(", ");
             let why = match covered_by.get(id) {
                 Some(owners) => format!(
                     "same product as {}: its names are there",
                     owners.iter().cloned().collect::<Vec<_>>().join(", ")
                 ),
-                None if d.domains.is_empty() => "no name, path or PE string in LOLRMM".into(),
-                None => "no name, path or PE string in LOLRMM (domains only)".into(),
+                None if d.values.is_empty() => "no name, path or PE string upstream".into(),
+                None => "no name, path or PE string upstream (domains only)".into(),
             };
-            skipped.push(format!(
-                "{id} ({}): {why}",
-                d.sources.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
+            skipped.push(format!("{id} ({from}): {why}"));
             continue;
         }
         written += 1;
-        body.push_str("\n[[tool]]\n");
-        body.push_str(&format!("id = {}\n", quote(id)));
-        body.push_str(&format!("name = {}\n", quote(&d.name)));
-        for (field, set) in [
-            ("executables", &d.executables),
-            ("original_filenames", &d.original_filenames),
-            ("products", &d.products),
-            ("companies", &d.companies),
-            ("signers", &d.signers),
-            ("paths", &d.paths),
-            ("bundles", &d.bundles),
-            ("domains", &d.domains),
-            ("sources", &d.sources),
-        ] {
-            if !set.is_empty() {
-                let list: Vec<String> = set.iter().map(|v| quote(v)).collect();
-                body.push_str(&format!("{field} = [{}]\n", list.join(", ")));
-            }
-        }
-        if !d.platforms.is_empty() {
-            let list: Vec<&str> = d.platforms.iter().map(String::as_str).collect();
-            body.push_str(&format!("# platforms: {}\n", list.join(", ")));
-        }
+        body.push_str(&tool_text(id, d));
     }
 
     let mut text = String::new();
     text.push_str(
-        "# GENERATED by `cargo run -p xtask -- catalog PATH/TO/lolrmm` — do not edit by hand;\n\
-         # put corrections in curated.toml or not-by-name.toml and regenerate.\n\
+        "# GENERATED by `cargo run -p xtask -- catalog` from the source snapshots in\n\
+         # config/catalog/sources/ — do not edit by hand: put corrections in\n\
+         # curated.toml, not-by-name.toml or aliases.toml and regenerate. How to\n\
+         # refresh the sources: docs/catalog.md.\n\
          #\n\
          # Facts (tool names, executable names, PE strings, install paths, signers,\n\
-         # domains) from the LOLRMM project, https://lolrmm.io, Apache License 2.0.\n\
-         # See config/catalog/ATTRIBUTION.md.\n",
+         # domains) from these sources (see config/catalog/ATTRIBUTION.md):\n",
     );
-    text.push_str(&format!(
-        "#\n# {written} tools from {} files.\n",
-        files.len()
-    ));
-    if !skipped.is_empty() {
-        text.push_str("#\n# Left out (nothing to recognise on a workstation):\n");
-        for s in &skipped {
-            text.push_str(&format!("#   {s}\n"));
-        }
+    for s in &snapshots {
+        text.push_str(&format!(
+            "#   {:<9} {} — {}, {}, version {}, {} entries\n",
+            s.source.name(),
+            s.source.title(),
+            s.source.url(),
+            s.source.licence(),
+            s.version,
+            s.entries.len()
+        ));
     }
-    if !ambiguous.is_empty() {
-        text.push_str(
-            "#\n# Claimed by two tools (the first claim wins: curated, then file order):\n",
-        );
-        for a in &ambiguous {
-            text.push_str(&format!("#   {a}\n"));
+    text.push_str(&format!("#\n# {written} tools.\n"));
+    let mut section = |title: &str, lines: &[String]| {
+        if !lines.is_empty() {
+            text.push_str(&format!("#\n# {title}:\n"));
+            for l in lines {
+                text.push_str(&format!("#   {l}\n"));
+            }
         }
-    }
+    };
+    section("Left out (nothing to recognise on a workstation)", &skipped);
+    section(
+        "Joined to a tool another source names differently (by the names it already claims)",
+        &joined,
+    );
+    section(
+        "Claimed by two tools (the first claim wins: curated, then merge order)",
+        &ambiguous,
+    );
     if !generic.is_empty() {
         text.push_str("#\n# Dropped as too generic (not-by-name.toml, short patterns):\n#   ");
         text.push_str(&generic.iter().cloned().collect::<Vec<_>>().join(", "));
@@ -441,42 +405,163 @@ pub fn generate(files: &[SourceFile], curated: &str, deny: &str) -> Result<Outpu
     Ok(Output {
         text,
         tools: written,
-        files: files.len(),
         skipped,
         ambiguous,
+        joined,
         generic: generic.into_iter().collect(),
     })
 }
 
-/// The elements of a list, or the value itself when the data holds a
-/// single mapping (or string) where a list is expected.
-fn items(y: &Yaml) -> Box<dyn Iterator<Item = &Yaml> + '_> {
-    match y {
-        Yaml::Array(a) => Box::new(a.iter()),
-        Yaml::BadValue | Yaml::Null => Box::new(std::iter::empty()),
-        other => Box::new(std::iter::once(other)),
-    }
-}
-
-/// A scalar as trimmed text; empty strings are none.
-fn text(y: &Yaml) -> Option<String> {
-    let s = match y {
-        Yaml::String(s) | Yaml::Real(s) => s.clone(),
-        Yaml::Integer(i) => i.to_string(),
-        _ => return None,
+/// An entry's facts with the generic ones dropped (and recorded).
+fn judged(
+    e: &Entry,
+    deny: &BTreeSet<String>,
+    generic: &mut BTreeSet<String>,
+) -> Vec<(Kind, String)> {
+    let mut out = Vec::new();
+    let mut keep = |kind: Kind, v: &str, out: &mut Vec<(Kind, String)>| {
+        let n = normalise(v);
+        if deny.contains(&n) {
+            generic.insert(v.trim().to_lowercase());
+            return;
+        }
+        if matches!(kind, Kind::Executable)
+            && n.contains('*')
+            && n.split('*').next().unwrap_or("").chars().count() < MIN_PATTERN_PREFIX
+        {
+            generic.insert(v.trim().to_lowercase());
+            return;
+        }
+        out.push((kind, v.trim().to_string()));
     };
-    let s = s.trim().to_string();
-    (!s.is_empty()).then_some(s)
-}
-
-fn platform(os: &str) -> String {
-    match os.trim().to_lowercase().as_str() {
-        "mac" | "macos" | "osx" | "os x" => "macos".into(),
-        other => other.into(),
+    for (kind, set) in [
+        (Kind::Executable, &e.executables),
+        (Kind::Original, &e.original_filenames),
+        (Kind::Product, &e.products),
+        (Kind::Company, &e.companies),
+        (Kind::Signer, &e.signers),
+        (Kind::Bundle, &e.bundles),
+    ] {
+        for v in set {
+            keep(kind, v, &mut out);
+        }
     }
+    for p in &e.paths {
+        let last = p.rsplit('/').next().unwrap_or(p);
+        if deny.contains(&normalise(last)) {
+            // A generic program at a fixed place (mstsc.exe in System32) is
+            // still that everyday program.
+            generic.insert(last.to_lowercase());
+            continue;
+        }
+        out.push((Kind::Path, p.clone()));
+    }
+    for d in &e.domains {
+        out.push((Kind::Domain, d.clone()));
+    }
+    out
 }
 
-fn slug(name: &str) -> String {
+/// The tool that already claims at least half of an entry's names and PE
+/// strings (most claims; ties to the smaller id), with the values that
+/// showed it. A name counts whether it was claimed as an executable or an
+/// original file name. Companies and signers do not count: a vendor sells
+/// more than one product (Bitvise's SSH client and server).
+fn owner_of_most(
+    facts: &[(Kind, String)],
+    claims: &BTreeMap<(Kind, String), String>,
+) -> Option<(String, String)> {
+    let evidence: Vec<&(Kind, String)> = facts
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k,
+                Kind::Executable | Kind::Original | Kind::Product | Kind::Bundle
+            )
+        })
+        .collect();
+    let mut by_owner: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
+    for (kind, v) in &evidence {
+        let as_name = matches!(kind, Kind::Executable | Kind::Original);
+        // One program named twice (file name and original name) is one
+        // piece of evidence.
+        if !seen.insert((as_name, kind.key(v))) {
+            continue;
+        }
+        total += 1;
+        let owner = if as_name {
+            claims
+                .get(&(Kind::Executable, kind.key(v)))
+                .or_else(|| claims.get(&(Kind::Original, kind.key(v))))
+        } else {
+            claims.get(&(*kind, kind.key(v)))
+        };
+        if let Some(owner) = owner {
+            by_owner.entry(owner).or_default().insert(v);
+        }
+    }
+    let (owner, values) = by_owner
+        .into_iter()
+        .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))?;
+    (values.len() * 2 >= total).then(|| {
+        let shown: Vec<&str> = values.into_iter().collect();
+        (owner.to_string(), shown.join(", "))
+    })
+}
+
+fn tool_text(id: &str, d: &Draft) -> String {
+    let mut out = String::new();
+    out.push_str("\n[[tool]]\n");
+    out.push_str(&format!("id = {}\n", quote(id)));
+    out.push_str(&format!("name = {}\n", quote(&d.name)));
+    let mut provenance = Vec::new();
+    for kind in Kind::LISTED {
+        let values: Vec<&(String, BTreeSet<Source>)> = d
+            .values
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, v)| v)
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let shown: BTreeSet<&String> = values.iter().map(|(v, _)| v).collect();
+        out.push_str(&format!("{} = {}\n", kind.field(), list(shown.into_iter())));
+        // Group the values by the set of sources that gave them.
+        let mut groups: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for (v, sources) in &values {
+            let who: Vec<&str> = sources.iter().map(|s| s.name()).collect();
+            groups.entry(who.join("+")).or_default().insert(v);
+        }
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|(who, vs)| {
+                format!(
+                    "{who}: {}",
+                    vs.iter().copied().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        provenance.push(format!("#   {}: {}\n", kind.field(), groups.join("; ")));
+    }
+    out.push_str(&format!("sources = {}\n", list(d.sources.iter())));
+    if !provenance.is_empty() {
+        out.push_str("# which source gave which value:\n");
+        for p in provenance {
+            out.push_str(&p);
+        }
+    }
+    if !d.platforms.is_empty() {
+        let ps: Vec<&str> = d.platforms.iter().map(String::as_str).collect();
+        out.push_str(&format!("# platforms: {}\n", ps.join(", ")));
+    }
+    out
+}
+
+/// A tool id from a name: lowercase letters and digits, `-` between words.
+pub fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.to_lowercase().chars() {
         if c.is_ascii_alphanumeric() {
@@ -488,90 +573,27 @@ fn slug(name: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
+/// The ids a name may already have: its slug, and the slug without a
+/// parenthesised part ("BeyondTrust (Bomgar)" is "beyondtrust").
+fn slugs(name: &str) -> Vec<String> {
+    let mut out = vec![slug(name)];
+    if let Some((head, _)) = name.split_once('(') {
+        let s = slug(head);
+        if !s.is_empty() && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
 /// Compares like the catalog does: lowercase, no `.exe`.
-fn normalise(name: &str) -> String {
+pub fn normalise(name: &str) -> String {
     let lower = name.trim().to_lowercase();
     lower.strip_suffix(".exe").unwrap_or(&lower).to_string()
 }
 
-fn key(kind: &str, v: &str) -> String {
-    match kind {
-        "executable" | "original" => normalise(v),
-        _ => v.trim().to_lowercase(),
-    }
-}
-
-/// `.exe` or no extension at all (Linux/macOS binaries); not `.dll`, `.msi`…
-fn is_executable_name(v: &str) -> bool {
-    let lower = v.to_lowercase();
-    if lower.ends_with(".exe") {
-        return true;
-    }
-    match lower.rsplit_once('.') {
-        None => true,
-        // "Freshservice.DiscoveryProbe.X" style names end in a word, not an
-        // extension of 2-4 letters.
-        Some((_, ext)) => ext.len() > 4,
-    }
-}
-
-fn add_name(
-    set: &mut BTreeSet<String>,
-    raw: &str,
-    deny: &BTreeSet<String>,
-    dropped: &mut BTreeSet<String>,
-) {
-    let v = raw.trim();
-    if v.is_empty()
-        || v == "*"
-        || v.contains(['<', '>', '[', ']', '\\', '/', '%'])
-        || !is_executable_name(v)
-    {
-        return;
-    }
-    let n = normalise(v);
-    if deny.contains(&n) {
-        dropped.insert(v.to_lowercase());
-        return;
-    }
-    if let Some(prefix) = n.split('*').next()
-        && n.contains('*')
-        && prefix.chars().count() < MIN_PATTERN_PREFIX
-    {
-        dropped.insert(v.to_lowercase());
-        return;
-    }
-    set.insert(v.to_string());
-}
-
-fn add_product(
-    set: &mut BTreeSet<String>,
-    raw: &str,
-    deny: &BTreeSet<String>,
-    dropped: &mut BTreeSet<String>,
-) {
-    let v = raw.trim();
-    if v.len() < 4 {
-        return;
-    }
-    if deny.contains(&normalise(v)) {
-        dropped.insert(v.to_lowercase());
-        return;
-    }
-    set.insert(v.to_string());
-}
-
-/// A LOLRMM `Description` is often prose; only a short product-like string
-/// naming the tool is a PE FileDescription worth matching.
-fn is_product_like(v: &str, tool_name: &str) -> bool {
-    v.len() <= 32
-        && !v.contains(['(', ')', ',', ';', ':', '.'])
-        && v.split_whitespace().count() <= 3
-        && shares_word(v, tool_name)
-}
-
 /// True when `a` and `b` share a word of 4 letters or more.
-fn shares_word(a: &str, b: &str) -> bool {
+pub fn shares_word(a: &str, b: &str) -> bool {
     let words = |s: &str| -> BTreeSet<String> {
         s.to_lowercase()
             .split(|c: char| !c.is_alphanumeric())
@@ -588,214 +610,13 @@ fn shares_word(a: &str, b: &str) -> bool {
     })
 }
 
-fn names_tool(signer: &str, name: &str, stem: &str) -> bool {
-    shares_word(signer, name) || shares_word(signer, &stem.replace('_', " "))
-}
-
-fn is_domain(d: &str) -> bool {
-    d.contains('.')
-        && d.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | ':' | '_'))
-}
-
-/// Sorts an install path into a name, a bundle or a folder glob.
-fn add_path(d: &mut Draft, raw: &str, deny: &BTreeSet<String>, dropped: &mut BTreeSet<String>) {
-    let p = raw.trim().trim_matches(['"', '\'']);
-    if p.is_empty() || p == "*" || p.contains(['<', '>', '[', ']', '\'']) {
-        return;
-    }
-    let last = p.rsplit(['\\', '/']).next().unwrap_or(p);
-    let has_folder = p.contains(['\\', '/']);
-    let lower_last = last.to_lowercase();
-    if lower_last.ends_with(".app") {
-        d.bundles.insert(last.to_string());
-        return;
-    }
-    if lower_last.ends_with(".exe") {
-        if deny.contains(&normalise(last)) {
-            // A generic program at a fixed place (mstsc.exe in System32) is
-            // still that everyday program.
-            dropped.insert(lower_last);
-            return;
-        }
-        add_name(&mut d.executables, last, deny, dropped);
-        if !has_folder || last.starts_with('*') {
-            return;
-        }
-    } else if !has_folder {
-        // A bare file that is not a program (.dll, .msi, .pkg, .lnk) or not a
-        // path at all ("can't find this one").
-        return;
-    }
-    // Folders and programs at a known place. `%VAR%\…` is anywhere.
-    let mut glob = p.replace('\\', "/");
-    if glob.starts_with('%')
-        && let Some(end) = glob[1..].find('%')
-    {
-        glob = format!("*{}", &glob[end + 2..]);
-    }
-    if glob.ends_with('/') {
-        glob.push('*');
-    }
-    let specific = glob
-        .split('/')
-        .any(|c| !GENERIC.contains(&c.to_lowercase().as_str()) && c.replace('*', "").len() >= 3);
-    let ext = lower_last.rsplit_once('.').map(|(_, e)| e.to_string());
-    let non_program = matches!(
-        ext.as_deref(),
-        Some("dll" | "msi" | "mst" | "pkg" | "lnk" | "service" | "conf" | "txt" | "log" | "sys")
-    );
-    if specific && !non_program {
-        d.paths.insert(glob);
-    }
-}
-
-const GENERIC: &[&str] = &[
-    "",
-    "*",
-    "c:",
-    "program files",
-    "program files (x86)",
-    "programdata",
-    "windows",
-    "system32",
-    "syswow64",
-    "users",
-    "appdata",
-    "local",
-    "roaming",
-    "temp",
-    "opt",
-    "usr",
-    "bin",
-    "sbin",
-    "etc",
-    "var",
-    "lib",
-    "share",
-    "applications",
-    "library",
-    "application support",
-];
-
-fn quote(s: &str) -> String {
-    // TOML basic string: escape backslash, quote and control characters.
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+fn names_tool(signer: &str, name: &str, reference: &str, id: &str) -> bool {
+    let stem = reference
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".yml")
+        .replace('_', " ");
+    shares_word(signer, name) || shares_word(signer, &stem) || shares_word(signer, id)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(name: &str, text: &str) -> SourceFile {
-        SourceFile {
-            file: name.into(),
-            text: text.into(),
-        }
-    }
-
-    const CURATED: &str =
-        "[[tool]]\nid = \"anydesk\"\nname = \"AnyDesk\"\nexecutables = [\"anydesk\"]\n";
-    const DENY: &str = "[[name]]\nvalue = \"setup.exe\"\nwhy = \"x\"\n";
-
-    #[test]
-    fn single_mapping_and_list_both_read() {
-        let one = "Name: Foo Remote\nDetails:\n  PEMetadata:\n    Filename: foorem.exe\n    OriginalFileName: FooRem.exe\n";
-        let many = "Name: Bar Desk\nDetails:\n  PEMetadata:\n    - Filename: bardesk.exe\n    - Filename: bardesk_svc.exe\n  SupportedOS: [Windows, MacOS, mac]\n";
-        let out = generate(&[file("a.yaml", one), file("b.yml", many)], CURATED, DENY).unwrap();
-        assert!(
-            out.text.contains("original_filenames = [\"FooRem.exe\"]"),
-            "{}",
-            out.text
-        );
-        assert!(
-            out.text.contains("\"bardesk.exe\", \"bardesk_svc.exe\""),
-            "{}",
-            out.text
-        );
-        assert!(
-            out.text.contains("# platforms: macos, windows"),
-            "{}",
-            out.text
-        );
-    }
-
-    #[test]
-    fn aliases_merge_into_curated_ids_and_claims_first_wins() {
-        let a = "Name: AnyDesk\nDetails:\n  PEMetadata:\n    - Filename: AnyDesk.exe\n  InstallationPaths:\n    - C:\\Program Files\\AnyDesk\\*\n    - /Applications/AnyDesk.app\n";
-        let b = "Name: Clone Tool\nDetails:\n  InstallationPaths:\n    - '*\\anydesk.exe'\n    - '*\\clonetool.exe'\n    - '*'\n    - setup.exe\n";
-        let out = generate(
-            &[file("anydesk.yaml", a), file("clone.yaml", b)],
-            CURATED,
-            DENY,
-        )
-        .unwrap();
-        assert!(out.text.contains("id = \"anydesk\""));
-        assert!(
-            out.text.contains("bundles = [\"AnyDesk.app\"]"),
-            "{}",
-            out.text
-        );
-        assert!(
-            out.text
-                .contains("paths = [\"C:/Program Files/AnyDesk/*\"]"),
-            "{}",
-            out.text
-        );
-        assert_eq!(out.ambiguous.len(), 1, "{:?}", out.ambiguous);
-        assert!(out.ambiguous[0].contains("kept for \"anydesk\", dropped from \"clone-tool\""));
-        assert!(
-            out.text.contains("executables = [\"clonetool.exe\"]"),
-            "{}",
-            out.text
-        );
-        assert!(out.generic.contains(&"setup.exe".to_string()));
-    }
-
-    #[test]
-    fn output_is_deterministic_whatever_the_input_order() {
-        let a = file(
-            "z.yaml",
-            "Name: Zed\nDetails:\n  PEMetadata:\n    Filename: zedrem.exe\n",
-        );
-        let b = file(
-            "a.yaml",
-            "Name: Ay\nDetails:\n  PEMetadata:\n    Filename: ayrem.exe\n",
-        );
-        let one = generate(
-            &[file("a.yaml", &b.text), file("z.yaml", &a.text)],
-            CURATED,
-            DENY,
-        )
-        .unwrap();
-        let again = generate(
-            &[file("a.yaml", &b.text), file("z.yaml", &a.text)],
-            CURATED,
-            DENY,
-        )
-        .unwrap();
-        assert_eq!(one.text, again.text);
-    }
-
-    #[test]
-    fn signers_kept_only_when_they_name_the_tool() {
-        let y = "Name: Level\nCodeSigning:\n  certificates:\n    - signer_name: Level Software, Inc.\n    - signer_name: win.rar GmbH\nDetails:\n  PEMetadata:\n    Filename: levelrem.exe\n";
-        let out = generate(&[file("level.yaml", y)], CURATED, DENY).unwrap();
-        assert!(
-            out.text.contains("signers = [\"Level Software, Inc.\"]"),
-            "{}",
-            out.text
-        );
-        assert!(!out.text.contains("win.rar"));
-    }
-}
+mod tests;

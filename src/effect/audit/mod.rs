@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+pub mod fingerprint;
 mod record;
 
-pub use record::{Event, Record, RecordTime, parse_all};
+pub use record::{Event, Record, RecordId, RecordIds, RecordTime, parse_all};
 
 /// Where the audit log goes by default: a system folder for a privileged
 /// daemon, the user's data folder otherwise.

@@ -6,6 +6,12 @@
 //! or reason to parse out of a sentence): `event`, `outcome`,
 //! `not_notified`, `source` and `matched_by` are enums, the user's numeric
 //! `uid` stands beside the name.
+//!
+//! A decision is recorded at once, before anything slow: what followed —
+//! whether the operator was told (`notice`), the executable's SHA-256
+//! (`fingerprint`) — comes in records of its own, each naming the
+//! decision's `id` in `about`. Lines are written by one writer in the order
+//! they happen; none waits for another.
 
 use std::fmt;
 
@@ -13,6 +19,7 @@ use jiff::Timestamp;
 use jiff::tz::{Offset, TimeZone};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::fingerprint::NotHashed;
 use crate::effect::notify::NotShown;
 use crate::effect::stop::Outcome;
 use crate::facts::SourceKind;
@@ -41,6 +48,15 @@ pub enum Event {
     Started,
     /// The daemon stopped.
     Stopped,
+    /// Whether the operator was told about the record named in `about`
+    /// (`notified`, `not_notified`, `held_back`).
+    Notice,
+    /// The SHA-256 of the executable of the decision named in `about`
+    /// (`exe_sha256`), or why it was not taken (`not_hashed`).
+    Fingerprint,
+    /// The wall clock jumped (`clock_from`, `clock_to`,
+    /// `clock_difference_ms`).
+    ClockJump,
 }
 
 impl Event {
@@ -55,7 +71,48 @@ impl Event {
             Event::ConfigReloaded => "config_reloaded",
             Event::Started => "started",
             Event::Stopped => "stopped",
+            Event::Notice => "notice",
+            Event::Fingerprint => "fingerprint",
+            Event::ClockJump => "clock_jump",
         }
+    }
+}
+
+/// Names a record that others follow up (`id` on a decision or a
+/// `config_error`, `about` on its `notice` and `fingerprint`): the
+/// daemon's run (when it started, in milliseconds since the epoch, hex),
+/// a dot, and a count within the run, so ids stay unique across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordId(pub String);
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Hands out the [`RecordId`]s of one run of the daemon.
+#[derive(Debug)]
+pub struct RecordIds {
+    run: String,
+    next: u64,
+}
+
+impl RecordIds {
+    /// Ids for a run that started at `started`.
+    pub fn new(started: Timestamp) -> RecordIds {
+        RecordIds {
+            run: format!("{:x}", started.as_millisecond().max(0)),
+            next: 1,
+        }
+    }
+
+    /// The next id.
+    pub fn next_id(&mut self) -> RecordId {
+        let id = RecordId(format!("{}.{}", self.run, self.next));
+        self.next += 1;
+        id
     }
 }
 
@@ -124,6 +181,13 @@ pub struct Record {
     pub time: RecordTime,
     /// What happened.
     pub event: Event,
+    /// This record's id, on records that others follow up (decisions,
+    /// `config_error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<RecordId>,
+    /// The record a follow-up (`notice`, `fingerprint`) is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<RecordId>,
     /// Catalog id of the tool.
     pub tool: Option<String>,
     /// Its process id.
@@ -172,10 +236,21 @@ pub struct Record {
     /// varco's version, on `started`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The time the decision was taken at, when it is not the record's
+    /// `time`: the system clock was set back and decisions keep the time
+    /// already reached (see `clock_jump`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<RecordTime>,
     /// SHA-256 of the executable, computed by varco right after the
-    /// decision (for the incident report: identifies the exact file).
+    /// decision (on `fingerprint`; for the incident report: identifies the
+    /// exact file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe_sha256: Option<String>,
+    /// Why there is no `exe_sha256`: `not_hashed` (`too_large`,
+    /// `not_regular`, `timeout`, …) with `not_hashed_detail` or
+    /// `not_hashed_size` beside it.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub not_hashed: Option<NotHashed>,
     /// Whether the operator was shown a notification for this record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notified: Option<bool>,
@@ -187,6 +262,16 @@ pub struct Record {
     /// previous one shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_back: Option<u32>,
+    /// On `clock_jump`: where the wall clock should have been.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_from: Option<RecordTime>,
+    /// On `clock_jump`: where it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_to: Option<RecordTime>,
+    /// On `clock_jump`: `clock_to - clock_from`, in milliseconds
+    /// (negative: set back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_difference_ms: Option<i64>,
 }
 
 impl Record {
@@ -196,6 +281,8 @@ impl Record {
         Record {
             time: RecordTime::new(now, tz),
             event,
+            id: None,
+            about: None,
             tool: None,
             pid: None,
             exe: None,
@@ -214,11 +301,34 @@ impl Record {
             source: None,
             config: None,
             version: None,
+            decided_at: None,
             exe_sha256: None,
+            not_hashed: None,
             notified: None,
             not_notified: None,
             held_back: None,
+            clock_from: None,
+            clock_to: None,
+            clock_difference_ms: None,
         }
+    }
+
+    /// A follow-up of this record (`notice`, `fingerprint`) at `now`:
+    /// names it in `about` and repeats what a reader filtering on one line
+    /// needs (tool, pid, user, executable, window).
+    pub fn follow_up(&self, event: Event, now: Timestamp, tz: &TimeZone) -> Record {
+        let mut r = Record::new(event, now, tz, self.mode);
+        r.about = self.id.clone();
+        r.window = self.window.clone();
+        r.technician = self.technician.clone();
+        r.tool = self.tool.clone();
+        r.tool_name = self.tool_name.clone();
+        r.pid = self.pid;
+        r.exe = self.exe.clone();
+        r.user = self.user.clone();
+        r.uid = self.uid;
+        r.host = self.host.clone();
+        r
     }
 
     /// Reads one line of the log; `None` for a line that is not a record
@@ -287,6 +397,45 @@ mod tests {
         for key in ["pid", "exe", "user", "window", "technician", "uid"] {
             assert!(v.get(key).is_some(), "{key} always present");
         }
+    }
+
+    #[test]
+    fn follow_ups_name_their_decision_and_read_back() {
+        let mut ids = RecordIds::new("2025-11-26T13:00:00Z".parse().unwrap());
+        let mut decision = blocked();
+        decision.id = Some(ids.next_id());
+        let next = ids.next_id();
+        assert_ne!(decision.id.as_ref(), Some(&next), "ids are not reused");
+        assert_eq!(next.0, "19ac03fd480.2");
+        let tz = TimeZone::get("Europe/Rome").unwrap();
+        let later: Timestamp = "2025-11-26T13:30:01Z".parse().unwrap();
+        let mut hashed = decision.follow_up(Event::Fingerprint, later, &tz);
+        hashed.not_hashed = Some(NotHashed::TooLarge { size: 1 << 40 });
+        let v: serde_json::Value = serde_json::to_value(&hashed).unwrap();
+        assert_eq!(v["event"], "fingerprint");
+        assert_eq!(v["about"], "19ac03fd480.1");
+        assert_eq!(v["pid"], 42);
+        assert_eq!(v["not_hashed"], "too_large");
+        assert_eq!(v["not_hashed_size"], 1u64 << 40);
+        assert!(v.get("id").is_none(), "a follow-up has no id of its own");
+        let back = Record::parse(&serde_json::to_string(&hashed).unwrap()).unwrap();
+        assert_eq!(back, hashed);
+    }
+
+    #[test]
+    fn a_clock_jump_reads_back() {
+        let tz = TimeZone::get("Europe/Rome").unwrap();
+        let from: Timestamp = "2025-11-26T15:30:00Z".parse().unwrap();
+        let to: Timestamp = "2025-11-26T13:30:00Z".parse().unwrap();
+        let mut r = Record::new(Event::ClockJump, to, &tz, Mode::Block);
+        r.clock_from = Some(RecordTime::new(from, &tz));
+        r.clock_to = Some(RecordTime::new(to, &tz));
+        r.clock_difference_ms = Some(-7_200_000);
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["event"], "clock_jump");
+        assert_eq!(v["clock_from"], "2025-11-26T16:30:00.000+01:00");
+        assert_eq!(v["clock_difference_ms"], -7_200_000);
+        assert_eq!(Record::parse(&serde_json::to_string(&r).unwrap()), Some(r));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! The tools are reviewed TOML files under `config/catalog/`, embedded in
 //! the binary so a workstation never depends on a file the operator could
-//! delete: `lolrmm.toml` (generated from the LOLRMM project by
-//! `cargo run -p xtask -- catalog`) and `curated.toml` (hand-written: Linux
-//! and macOS names, tools missing upstream). An entry with the same id in
+//! delete: `generated.toml` (merged from LOLRMM and other public sources
+//! by `cargo run -p xtask -- catalog`, see docs/catalog.md) and
+//! `curated.toml` (hand-written: Linux and macOS names, content markers,
+//! tools missing upstream). An entry with the same id in
 //! both is one tool with the union of their matchers. IT can add in-house
 //! or newly seen tools with a catalog file of its own, validated the same
 //! way.
@@ -30,8 +31,8 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../config/catalog/curated.toml"),
     ),
     (
-        "config/catalog/lolrmm.toml",
-        include_str!("../../../config/catalog/lolrmm.toml"),
+        "config/catalog/generated.toml",
+        include_str!("../../../config/catalog/generated.toml"),
     ),
 ];
 

@@ -65,11 +65,14 @@ pub(super) struct Version {
 }
 
 impl Version {
-    /// The version of the open `file` (last known at `path`) and its last
-    /// change.
-    #[cfg_attr(unix, allow(unused_variables))]
+    /// The version of the open `file` (last known at `path`).
     pub fn of(file: &File, path: &Path) -> std::io::Result<Version> {
-        let meta = file.metadata()?;
+        Ok(Version::of_metadata(&file.metadata()?, path))
+    }
+
+    /// The version `meta` describes (of the file last known at `path`).
+    #[cfg_attr(unix, allow(unused_variables))]
+    pub fn of_metadata(meta: &std::fs::Metadata, path: &Path) -> Version {
         #[cfg(unix)]
         let changed = {
             use std::os::unix::fs::MetadataExt;
@@ -80,17 +83,17 @@ impl Version {
         };
         #[cfg(not(unix))]
         let changed = meta.modified().ok();
-        Ok(Version {
+        Version {
             #[cfg(unix)]
-            dev: std::os::unix::fs::MetadataExt::dev(&meta),
+            dev: std::os::unix::fs::MetadataExt::dev(meta),
             #[cfg(unix)]
-            ino: std::os::unix::fs::MetadataExt::ino(&meta),
+            ino: std::os::unix::fs::MetadataExt::ino(meta),
             #[cfg(not(unix))]
             path: path.to_path_buf(),
             size: meta.len(),
             changed,
             as_script: false,
-        })
+        }
     }
 
     /// The same version, read as a script an interpreter runs.
@@ -167,6 +170,15 @@ impl Cache {
             examined: entry.examined.clone(),
             first,
         }))
+    }
+
+    /// True when this version was kept without being read (a program
+    /// only root could have placed): its metadata alone answers, with no
+    /// descriptor to open.
+    pub fn kept_unread(&self, version: &Version) -> bool {
+        self.entries
+            .get(version)
+            .is_some_and(|e| e.fingerprint.is_none())
     }
 
     /// Keeps `examined` for this version of `file`; `read` says whether its

@@ -61,9 +61,14 @@ use markers::Format;
 /// a huge file from stalling the daemon.
 pub const MAX_READ: u64 = 128 * 1024 * 1024;
 
-/// How much of an ELF or Mach-O file or a script is searched for content
-/// markers: the read-only strings of the tools we know sit well within it.
+/// How much of an ELF or Mach-O file is searched for content markers: the
+/// read-only strings of the tools we know sit well within it.
 pub const MAX_MARKER_READ: u64 = 32 * 1024 * 1024;
+
+/// How much of a script is searched for content markers: remote desktop
+/// servers written in Python or Perl (xpra, X2Go) are launchers of a few
+/// kilobytes.
+pub const MAX_SCRIPT_READ: u64 = 1024 * 1024;
 
 /// Something in a file's content that is damaged and so hides what it
 /// would have said about the program.
@@ -232,6 +237,16 @@ impl Identifier {
         let Some(exe) = facts.exe.as_deref() else {
             return Ok(None);
         };
+        // An installed program seen before: a stat answers (the common
+        // case by path, at the cost it had before the cache checked
+        // content).
+        if let Ok(meta) = std::fs::metadata(exe)
+            && self
+                .cache
+                .kept_unread(&cache::Version::of_metadata(&meta, exe))
+        {
+            return Ok(None);
+        }
         let file = match open_regular(exe) {
             Ok(Some(f)) => f,
             // A FIFO, a device, a folder: no program content to judge.
@@ -421,9 +436,10 @@ impl Read for ReadAt<'_> {
     }
 }
 
-/// The bytes of `file` worth examining: a PE up to [`MAX_READ`], other
-/// executables and scripts up to [`MAX_MARKER_READ`] (when the catalog has
-/// markers to look for), nothing for other files read as programs.
+/// The bytes of `file` worth examining: a PE up to [`MAX_READ`], ELF and
+/// Mach-O up to [`MAX_MARKER_READ`] and scripts up to [`MAX_SCRIPT_READ`]
+/// (when the catalog has markers to look for), nothing for other files
+/// read as programs.
 fn read_content(catalog: &Catalog, file: &File, reading: Reading) -> std::io::Result<Vec<u8>> {
     let mut head = [0u8; 4];
     let mut limited = ReadAt { file, pos: 0 }.take(MAX_READ);
@@ -433,7 +449,8 @@ fn read_content(catalog: &Catalog, file: &File, reading: Reading) -> std::io::Re
         (Format::Pe, _) => MAX_READ,
         (Format::Other, Reading::Program) => return Ok(Vec::new()),
         (_, _) if !has_markers => return Ok(Vec::new()),
-        _ => MAX_MARKER_READ,
+        (Format::Binary, _) => MAX_MARKER_READ,
+        (Format::Script | Format::Other, _) => MAX_SCRIPT_READ,
     };
     limited.set_limit(limit - n as u64);
     let mut bytes = Vec::with_capacity(4096);
@@ -625,11 +642,35 @@ pub(crate) mod tests {
     }
 
     fn x11vnc_marker(catalog: &Catalog) -> Vec<u8> {
-        let hex = &catalog.get("x11vnc").unwrap().markers[0];
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        x11vnc_markers(catalog).remove(0)
+    }
+
+    fn x11vnc_markers(catalog: &Catalog) -> Vec<Vec<u8>> {
+        let hex = |h: &String| {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        catalog
+            .get("x11vnc")
+            .unwrap()
+            .markers
+            .iter()
+            .map(hex)
             .collect()
+    }
+
+    /// `tool` with every occurrence of every x11vnc marker spoilt: the same
+    /// size, naming no tool.
+    fn spoilt(catalog: &Catalog, tool: &[u8]) -> Vec<u8> {
+        let mut out = tool.to_vec();
+        for m in x11vnc_markers(catalog) {
+            for at in memchr::memmem::find_iter(tool, &m) {
+                out[at] ^= 0xff;
+            }
+        }
+        out
     }
 
     #[test]
@@ -687,10 +728,8 @@ pub(crate) mod tests {
         let dir = Dir::new("identify-swap");
         let path = dir.0.join("fattura");
         let tool = std::fs::read(x11vnc()).unwrap();
-        let marker = x11vnc_marker(&catalog);
-        let at = memchr::memmem::find(&tool, &marker).unwrap();
-        let mut harmless = tool.clone();
-        harmless[at] ^= 0xff;
+        let harmless = spoilt(&catalog, &tool);
+        assert_ne!(harmless, tool);
         std::fs::write(&path, &harmless).unwrap();
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         let facts = ProcessFacts::of_file(&path);
