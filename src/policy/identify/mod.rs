@@ -453,7 +453,10 @@ fn read_content(catalog: &Catalog, file: &File, reading: Reading) -> std::io::Re
         (Format::Script | Format::Other, _) => MAX_SCRIPT_READ,
     };
     limited.set_limit(limit - n as u64);
-    let mut bytes = Vec::with_capacity(4096);
+    // Sized once from the file's length: no regrowing (and copying) a
+    // 60 MB buffer by doubling.
+    let size = file.metadata()?.len().min(limit);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).max(n));
     bytes.extend_from_slice(&head[..n]);
     limited.read_to_end(&mut bytes)?;
     Ok(bytes)
