@@ -4,7 +4,7 @@
 //! A fraudster's download may be `fattura.exe`; its PE version resource
 //! still says `OriginalFileName = AnyDesk.exe`, its signature still names
 //! the vendor (and is counted only when it verifies over the file, see
-//! [`authenticode`]), a renamed Linux binary or script still carries its
+//! `authenticode.rs`), a renamed Linux binary or script still carries its
 //! own strings. This module reads files (the edge); matching the evidence
 //! against the catalog stays pure in [`crate::policy::catalog`].
 //!
@@ -31,7 +31,7 @@
 //! A file is read only when its name and path did not already identify
 //! it and a user could have put it there (on Linux, programs only root
 //! could have installed are not read), at most [`MAX_READ`] bytes, and
-//! what was found is cached per version of the file ([`cache`]: by
+//! what was found is cached per version of the file (`cache.rs`: by
 //! device, inode, ctime and size, checked against a fingerprint of the
 //! content), so each binary is inspected once however often it runs.
 
