@@ -5,7 +5,9 @@
 //! Prints, per case, the mean time of one call. Cases:
 //! - `name+path, unrelated exec`: the pure catalog check every exec pays;
 //! - `content, cache hit`: an unrelated binary already inspected (the
-//!   steady state: every later exec of the same file);
+//!   steady state: every later exec of the same file), one installed by
+//!   root (not read, so no fingerprint) and a user's copy (fingerprinted:
+//!   the first and last 4 KiB are hashed on every hit);
 //! - `content, first exec`: a file never seen (read + parse), for a small
 //!   ELF, x11vnc (1.6 MB, marker scan), this benchmark's own binary, and a
 //!   PE built with mingw-w64 (version resource), also padded to 60 MB like
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use varco::facts::ProcessFacts;
 use varco::policy::catalog::Catalog;
-use varco::policy::identify::{Identifier, evidence_of_file};
+use varco::policy::identify::Identifier;
 
 fn facts(exe: &Path) -> ProcessFacts {
     ProcessFacts {
@@ -104,14 +106,40 @@ fn main() {
     );
 
     let mut identifier = Identifier::new();
-    identifier.identify(&catalog, &unrelated);
+    let _ = identifier.identify(&catalog, &unrelated);
     measure(
-        "content, cache hit (/bin/ls, stat + lookup)",
+        "content, cache hit (/bin/ls by path: stat + lookup)",
         budget,
         || {
-            black_box(identifier.identify(&catalog, black_box(&unrelated)));
+            let _ = black_box(identifier.identify(&catalog, black_box(&unrelated)));
         },
     );
+    let ls_open = std::fs::File::open(&ls).unwrap();
+    let _ = identifier.identify_exe(&catalog, &unrelated, &ls_open);
+    measure(
+        "content, cache hit (/bin/ls by descriptor: fstat + lookup)",
+        budget,
+        || {
+            let _ = black_box(identifier.identify_exe(&catalog, black_box(&unrelated), &ls_open));
+        },
+    );
+    // A user's program (read, then kept once it has settled): every later
+    // exec costs an fstat, a lookup and the fingerprint's two reads.
+    let user_copy = dir.join("programma");
+    std::fs::copy(&ls, &user_copy).unwrap();
+    std::thread::sleep(varco::policy::identify::SETTLED + Duration::from_millis(100));
+    let open = std::fs::File::open(&user_copy).unwrap();
+    let user = facts(&user_copy);
+    let _ = identifier.identify_exe(&catalog, &user, &open);
+    let reads = identifier.reads;
+    measure(
+        "content, cache hit (user's copy of /bin/ls by descriptor: fstat + lookup + fingerprint)",
+        budget,
+        || {
+            let _ = black_box(identifier.identify_exe(&catalog, black_box(&user), &open));
+        },
+    );
+    assert_eq!(identifier.reads, reads, "the user's copy was read again");
 
     let mut cases: Vec<(String, PathBuf)> = vec![("small ELF (/bin/ls)".into(), ls.clone())];
     let x11vnc = dir.join("fattura-x11vnc");
@@ -137,9 +165,10 @@ fn main() {
         }
         None => println!("(no PE case: mingw-w64 not installed; bash tests/run.sh installs it)"),
     }
+    let mut fresh = Identifier::new();
     for (label, path) in &cases {
         measure(&format!("content, first exec: {label}"), budget, || {
-            black_box(evidence_of_file(&catalog, black_box(path)).unwrap());
+            black_box(fresh.examine_file(&catalog, black_box(path)).unwrap());
         });
     }
     let _ = std::fs::remove_dir_all(&dir);

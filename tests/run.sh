@@ -16,6 +16,8 @@ PACKAGES=(
     wine64               # windows: runs varco.exe and fake tools under Wine 8
     gcc-mingw-w64-x86-64 # windows: links varco.exe, fake tools, the DLL shim; catalog: a PE with a version resource
     binutils-mingw-w64-x86-64 # catalog: windres for that PE
+    osslsigncode         # identify: signs a test PE (Authenticode), as a vendor's build would
+    openssl              # identify: the self-made signing certificate
     zip                  # windows: the release zip (target/varco-windows.zip)
     wixl                 # windows: builds the MSI (packaging/windows/build-msi.sh)
     msitools             # windows: msiinfo reads the MSI's tables

@@ -51,17 +51,29 @@ fn lookup(catalog: &Catalog, name: &str) -> ExitCode {
         };
     }
     let facts = ProcessFacts::of_file(path);
-    let found = Identifier::new()
-        .identify(catalog, &facts)
-        .map(|f| (f.tool.id.clone(), f.matched_by.as_str(), f.matched));
-    match found {
-        Some((id, by, matched)) => {
-            println!("{id}  matched_by={by}  ({matched})");
+    match Identifier::new().identify(catalog, &facts) {
+        Ok(Some(f)) => {
+            println!(
+                "{}  matched_by={}  ({})",
+                f.tool.id,
+                f.matched_by.as_str(),
+                f.matched
+            );
             ExitCode::SUCCESS
         }
-        None => {
+        Ok(None) => {
             eprintln!("{name}: not a known remote-access tool");
             ExitCode::FAILURE
+        }
+        // The file is not judged a tool, but not cleanly either: say why,
+        // so IT can look at it.
+        Err(e) if !e.fails_closed() => {
+            eprintln!("{name}: not a known remote-access tool, but: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(3)
         }
     }
 }

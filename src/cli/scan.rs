@@ -108,7 +108,7 @@ fn scan_with(
     let me = std::process::id();
     let mut any = false;
     for facts in running.iter().filter(|f| f.pid != me) {
-        if let Some(found) = identifier.identify(catalog, facts) {
+        if let Some(found) = identify_or_say(&mut identifier, catalog, facts) {
             any = true;
             println!(
                 "  {:<24} pid {} {}  matched_by={} ({})  — {}",
@@ -285,6 +285,19 @@ struct Found {
 /// Walks `roots` (at most `max_depth` folders deep, symbolic links not
 /// followed) and returns the files the catalog recognises by name, path,
 /// bundle, and — when `by_content` — by content.
+/// Identifies `facts`, saying on stderr why content could not be judged
+/// (a scan goes on; a file that fails closed is listed as unjudged).
+fn identify_or_say<'c>(
+    identifier: &mut Identifier,
+    catalog: &'c Catalog,
+    facts: &ProcessFacts,
+) -> Option<crate::policy::catalog::Identification<'c>> {
+    identifier.identify(catalog, facts).unwrap_or_else(|e| {
+        eprintln!("varco scan: {e}");
+        e.treated_as()
+    })
+}
+
 fn scan_files(
     catalog: &Catalog,
     identifier: &mut Identifier,
@@ -317,7 +330,7 @@ fn scan_files(
             }
             let facts = ProcessFacts::of_file(&path);
             let id = if by_content {
-                identifier.identify(catalog, &facts)
+                identify_or_say(identifier, catalog, &facts)
             } else {
                 catalog.identify(&facts)
             };

@@ -289,6 +289,10 @@ impl Daemon {
     fn observe(&mut self, obs: Observation) {
         match obs {
             Observation::Started { facts, decision } => self.carry_out(facts, decision, None),
+            Observation::Unjudged { facts, error } => {
+                self.teller
+                    .identify_error(&self.policy.current(), &facts, &error);
+            }
             Observation::Enforced { facts, decision } => {
                 let told = Told {
                     before_start: true,

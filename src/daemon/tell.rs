@@ -208,6 +208,27 @@ impl Teller {
         );
     }
 
+    /// A program's content could not be judged (`error`): recorded for IT
+    /// with the process and the reason; the operator is not interrupted
+    /// (a program that fails closed is also decided, and that decision
+    /// is what they are told).
+    pub fn identify_error(
+        &self,
+        policy: &Policy,
+        facts: &ProcessFacts,
+        error: &crate::policy::identify::IdentifyError,
+    ) {
+        let mut r = self.blank(Event::IdentifyError, policy);
+        r.pid = Some(facts.pid);
+        r.exe = facts.exe.as_ref().map(|e| e.display().to_string());
+        r.user = facts.user.clone();
+        r.uid = facts.uid;
+        r.cmdline = (!facts.cmdline.is_empty()).then(|| facts.cmdline.join(" "));
+        r.source = self.source;
+        r.reason = Some(error.to_string());
+        self.record(r);
+    }
+
     /// The wall clock jumped: recorded, with what it means for decisions
     /// ([`crate::sys::clock`]).
     pub fn clock_jump(&self, policy: &Policy, jump: &Jump) {

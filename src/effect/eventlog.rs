@@ -26,6 +26,7 @@ pub fn event_id(event: Event) -> u32 {
         Event::FetchFailed => 1011,
         Event::FetchRecovered => 1012,
         Event::ChainHead => 1013,
+        Event::IdentifyError => 1014,
     }
 }
 
@@ -66,7 +67,7 @@ mod windows {
                 Event::Blocked | Event::Alerted | Event::ClockJump | Event::FetchFailed => {
                     Severity::Warning
                 }
-                Event::ConfigError => Severity::Error,
+                Event::ConfigError | Event::IdentifyError => Severity::Error,
                 Event::Allowed
                 | Event::Started
                 | Event::Stopped
@@ -112,6 +113,10 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             r.source.map_or("unknown source", |s| s.as_str())
         ),
         (Event::Stopped, _) => "varco stopped".to_string(),
+        (Event::IdentifyError, _) => format!(
+            "varco: a program's content could not be judged — {}",
+            r.reason.as_deref().unwrap_or("")
+        ),
         (Event::ConfigReloaded, _) => format!(
             "varco: windows file reloaded ({})",
             r.config.as_deref().unwrap_or("")
@@ -180,6 +185,7 @@ mod tests {
             Event::FetchFailed,
             Event::FetchRecovered,
             Event::ChainHead,
+            Event::IdentifyError,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
         assert_eq!(ids.len(), all.len());

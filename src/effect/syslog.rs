@@ -186,9 +186,9 @@ impl Entry {
 /// RFC 5424 severities: what a log system should page on.
 fn severity(event: Event) -> u8 {
     match event {
-        Event::ConfigError => 3, // error
+        Event::ConfigError | Event::IdentifyError => 3, // error
         Event::Blocked | Event::Alerted | Event::ClockJump | Event::FetchFailed => 4, // warning
-        Event::Allowed | Event::FetchRecovered => 5, // notice
+        Event::Allowed | Event::FetchRecovered => 5,    // notice
         Event::Started | Event::Stopped | Event::ConfigReloaded => 6, // informational
         Event::Notice | Event::Fingerprint | Event::ChainHead => 6, // informational
     }

@@ -218,7 +218,7 @@ impl ProcessSource for Fanotify {
                 .spawn(move || follow_mounts(weak, marked, stats));
         }
         let me = Me::new();
-        let mut judge = Judge::new(policy.clone());
+        let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
         // At most ~170 events (each with an open descriptor) per read: the
         // kernel refuses an exec whose descriptor it cannot install, so a
         // read must never approach the open-file limit.
@@ -374,7 +374,7 @@ fn report_running(policy: &SharedPolicy, events: &Sender<Observation>, stats: &S
     let Ok(mut w) = scan::Watcher::new() else {
         return;
     };
-    let mut judge = Judge::new(policy.clone());
+    let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
     let now = crate::sys::clock::now();
     for facts in w.new_processes() {
         if let Some(decision) = judge.judge(&facts, now)

@@ -26,7 +26,7 @@ use tokio::sync::mpsc::Sender;
 use crate::decide::{Decision, decide};
 use crate::facts::{ProcessFacts, SourceKind};
 use crate::policy::SharedPolicy;
-use crate::policy::identify::Identifier;
+use crate::policy::identify::{Identifier, IdentifyError};
 
 /// What a source reports: only remote tools, each with its decision.
 #[derive(Debug, Clone)]
@@ -48,6 +48,15 @@ pub enum Observation {
         /// What was decided and done.
         decision: Decision,
     },
+    /// A process's content could not be judged; the daemon records it
+    /// (`identify_error`). When the error fails closed, a `Started` or
+    /// `Enforced` observation for the same process follows.
+    Unjudged {
+        /// The process.
+        facts: ProcessFacts,
+        /// Why.
+        error: IdentifyError,
+    },
 }
 
 /// Identification, then the decision: what is asked about every process,
@@ -59,6 +68,8 @@ pub struct Judge {
     identifier: Identifier,
     /// The catalog generation the cached evidence was gathered under.
     catalog: u64,
+    /// Where content that could not be judged is reported.
+    reports: Option<Sender<Observation>>,
 }
 
 impl Judge {
@@ -68,14 +79,24 @@ impl Judge {
             catalog: policy.current().catalog_generation,
             policy,
             identifier: Identifier::new(),
+            reports: None,
         }
+    }
+
+    /// This judge, reporting content it could not judge to `events` as
+    /// [`Observation::Unjudged`] (without waiting: when the queue is full
+    /// the report is dropped, the decision is not).
+    pub fn reporting_to(mut self, events: Sender<Observation>) -> Judge {
+        self.reports = Some(events);
+        self
     }
 
     /// Which remote tool `facts` is, if any, and whether it may run at
     /// `now`. `None`: not a remote-access tool.
     pub fn judge(&mut self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
         let policy = self.current();
-        let found = self.identifier.identify(&policy.catalog, facts)?;
+        let found = self.identifier.identify(&policy.catalog, facts);
+        let found = self.settle(facts, found)?;
         Some(decide(&found, &policy.schedule, policy.mode(), now))
     }
 
@@ -89,8 +110,33 @@ impl Judge {
         now: Timestamp,
     ) -> Option<Decision> {
         let policy = self.current();
-        let found = self.identifier.identify_exe(&policy.catalog, facts, exe)?;
+        let found = self.identifier.identify_exe(&policy.catalog, facts, exe);
+        let found = self.settle(facts, found)?;
         Some(decide(&found, &policy.schedule, policy.mode(), now))
+    }
+
+    /// What identification's answer means for the decision: content that
+    /// could not be judged is reported, and decided as a tool no window
+    /// admits when the error fails closed (a parser defect), as no tool
+    /// otherwise (it was judged on what could be read).
+    fn settle<'c>(
+        &self,
+        facts: &ProcessFacts,
+        found: crate::policy::identify::Identified<'c>,
+    ) -> Option<crate::policy::catalog::Identification<'c>> {
+        match found {
+            Ok(found) => found,
+            Err(error) => {
+                let treated = error.treated_as();
+                if let Some(events) = &self.reports {
+                    let _ = events.try_send(Observation::Unjudged {
+                        facts: facts.clone(),
+                        error,
+                    });
+                }
+                treated
+            }
+        }
     }
 
     /// The policy in force, with the evidence cache forgotten if the
@@ -236,4 +282,62 @@ pub fn availability() -> Vec<(&'static str, Result<(), String>)> {
     let mut out = vec![("wmi", wmi::WmiEvents::available())];
     out.push(("scan", Ok(())));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::Verdict;
+    use crate::policy::Policy;
+    use crate::policy::catalog::Catalog;
+    use crate::policy::identify::UNJUDGED_ID;
+    use crate::policy::identify::tests::{Dir, PANIC_TRIGGER};
+
+    /// A parser defect on one file: that exec is decided as a tool no
+    /// window admits (never allowed unjudged), and reported for the record.
+    #[test]
+    fn content_that_breaks_a_parser_is_reported_and_decided_as_blocked() {
+        let dir = Dir::new("judge-panic");
+        let path = dir.0.join("strano.exe");
+        std::fs::write(&path, PANIC_TRIGGER).unwrap();
+        let policy = SharedPolicy::new(Policy::fail_closed(Catalog::embedded().unwrap(), None));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let mut judge = Judge::new(policy).reporting_to(tx);
+        let facts = ProcessFacts::of_file(&path);
+        let decision = judge.judge(&facts, Timestamp::now()).expect("decided");
+        assert_eq!(decision.verdict, Verdict::Blocked);
+        assert_eq!(decision.tool_id, UNJUDGED_ID);
+        match rx.try_recv() {
+            Ok(Observation::Unjudged { facts: f, error }) => {
+                assert_eq!(f, facts);
+                assert!(error.fails_closed(), "{error}");
+            }
+            other => panic!("no report: {other:?}"),
+        }
+    }
+
+    /// Damage that hides part of a file is reported, and the file judged
+    /// on what could be read: here, nothing names a tool.
+    #[test]
+    fn damaged_content_is_reported_and_judged_on_what_could_be_read() {
+        let dir = Dir::new("judge-damaged");
+        let path = dir.0.join("rotto.exe");
+        // A PE whose resource directory points outside the file.
+        std::fs::write(
+            &path,
+            crate::policy::identify::tests::pe_with_broken_resources(),
+        )
+        .unwrap();
+        let policy = SharedPolicy::new(Policy::fail_closed(Catalog::embedded().unwrap(), None));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let mut judge = Judge::new(policy).reporting_to(tx);
+        assert_eq!(
+            judge.judge(&ProcessFacts::of_file(&path), Timestamp::now()),
+            None
+        );
+        match rx.try_recv() {
+            Ok(Observation::Unjudged { error, .. }) => assert!(!error.fails_closed(), "{error}"),
+            other => panic!("no report: {other:?}"),
+        }
+    }
 }

@@ -81,7 +81,7 @@ impl ProcessSource for ProcConnector {
     }
 
     fn run(self: Box<Self>, events: Sender<Observation>) {
-        let mut judge = Judge::new(self.policy.clone());
+        let mut judge = Judge::new(self.policy.clone()).reporting_to(events.clone());
         // Subscribed first, listed second: nothing falls in between.
         let mut watcher = scan::Watcher::new().ok();
         if let Some(w) = watcher.as_mut()

@@ -82,7 +82,7 @@ impl ProcessSource for Scan {
                 return;
             }
         };
-        let mut judge = Judge::new(self.policy.clone());
+        let mut judge = Judge::new(self.policy.clone()).reporting_to(events.clone());
         while send_tools(&mut judge, watcher.new_processes(), &events) {
             std::thread::sleep(self.interval);
         }

@@ -94,7 +94,10 @@ impl ProcessSource for WmiEvents {
 
     fn run(self: Box<Self>, events: Sender<Observation>) {
         let watcher = match Watcher::new() {
-            Ok(w) => Arc::new(Mutex::new((w, Judge::new(self.policy.clone())))),
+            Ok(w) => Arc::new(Mutex::new((
+                w,
+                Judge::new(self.policy.clone()).reporting_to(events.clone()),
+            ))),
             Err(e) => {
                 // Dropping `events` tells the daemon enforcement is off.
                 tracing::error!("cannot list processes: {e}");

@@ -249,6 +249,41 @@ pub fn live_pids() -> Option<Vec<u32>> {
     )
 }
 
+/// Whether what an open file's metadata says about its content can be
+/// trusted to change when the content does: true on local filesystems,
+/// where the kernel updates ctime on every write. False on FUSE (the
+/// mounting user's own program answers stat and read, and may answer
+/// differently each time) and on network filesystems (another machine
+/// may change the file), and when the filesystem cannot be asked.
+pub fn content_tracked(file: &fs::File, _path: &std::path::Path) -> bool {
+    // Filesystem magics (linux/magic.h and the filesystems' sources).
+    const UNTRACKED: &[i64] = &[
+        0x6573_5546,            // FUSE_SUPER_MAGIC
+        0x6969,                 // NFS_SUPER_MAGIC
+        0xFF53_4D42_u32 as i64, // CIFS_SUPER_MAGIC
+        0xFE53_4D42_u32 as i64, // SMB2_SUPER_MAGIC
+        0x517B,                 // SMB_SUPER_MAGIC
+        0x0102_1997,            // V9FS_MAGIC
+        0x00C3_6400,            // CEPH_SUPER_MAGIC
+        0x5346_414F,            // AFS_FS_MAGIC
+        0x6B41_4653,            // AFS_SUPER_MAGIC
+        0x0BD0_0BD0,            // LUSTRE_SUPER_MAGIC
+        0x4750_4653,            // GPFS_SUPER_MAGIC
+    ];
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `file` is an open descriptor for the call's duration and
+    // `stat` points to writable memory of the size fstatfs fills.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs returned 0, so it filled `stat`.
+    let stat = unsafe { stat.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type's width depends on the architecture
+    let kind = stat.f_type as i64;
+    !UNTRACKED.contains(&kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,10 @@ pub enum Event {
     Alerted,
     /// The windows file is missing, unreadable, invalid or untrusted.
     ConfigError,
+    /// A program's content could not be judged: unreadable, damaged where
+    /// it would name the program, or (a defect) varco's reader failed on
+    /// it — then the program is also stopped as a tool no window admits.
+    IdentifyError,
     /// An edited windows file was loaded and is now in force.
     ConfigReloaded,
     /// The daemon started.
@@ -72,6 +76,7 @@ impl Event {
             Event::Blocked => "blocked",
             Event::Alerted => "alerted",
             Event::ConfigError => "config_error",
+            Event::IdentifyError => "identify_error",
             Event::ConfigReloaded => "config_reloaded",
             Event::Started => "started",
             Event::Stopped => "stopped",

@@ -98,11 +98,15 @@ pub enum MatchedBy {
     Path,
     /// A byte marker of the tool inside the file.
     Content,
+    /// Not recognised: examining the file's content failed inside varco,
+    /// so it is treated as a tool no window admits
+    /// (`crate::policy::identify::unjudged`).
+    Unjudged,
 }
 
 impl MatchedBy {
     /// Every way a tool can be recognised.
-    pub const ALL: [MatchedBy; 7] = [
+    pub const ALL: [MatchedBy; 8] = [
         MatchedBy::Name,
         MatchedBy::PeOriginalFilename,
         MatchedBy::Product,
@@ -110,6 +114,7 @@ impl MatchedBy {
         MatchedBy::Signer,
         MatchedBy::Path,
         MatchedBy::Content,
+        MatchedBy::Unjudged,
     ];
 
     /// The word used in the audit log and the CLI.
@@ -122,6 +127,7 @@ impl MatchedBy {
             MatchedBy::Signer => "signer",
             MatchedBy::Path => "path",
             MatchedBy::Content => "content",
+            MatchedBy::Unjudged => "unjudged",
         }
     }
 }
@@ -138,7 +144,8 @@ pub struct Evidence {
     pub description: Option<String>,
     /// PE `CompanyName`.
     pub company: Option<String>,
-    /// Names (CN and O) in the Authenticode certificate table.
+    /// Names (CN and O) of the Authenticode signers whose signature
+    /// verifies over the file's own digest.
     pub signers: Vec<String>,
     /// Catalog markers (hex) found in the file's bytes.
     pub markers: Vec<String>,

@@ -105,6 +105,18 @@ pub fn placed_by_root_only(_path: &std::path::Path) -> bool {
     false
 }
 
+/// Whether a file's metadata can be trusted to change with its content.
+/// Windows exposes no change time through std, and the key a cache can
+/// build (path, size, write time) is settable by the file's owner, so the
+/// content fingerprint is what guards it; files on network shares
+/// (`\\server\share`, `\\?\UNC\`) are not trusted at all and are read
+/// every time.
+pub fn content_tracked(_file: &std::fs::File, path: &std::path::Path) -> bool {
+    let p = path.as_os_str().to_string_lossy();
+    let unc = p.starts_with(r"\\?\UNC\") || (p.starts_with(r"\\") && !p.starts_with(r"\\?\"));
+    !unc
+}
+
 /// No cheap way to list pids alone on Windows: the scan lists (and
 /// reads) every process through sysinfo.
 pub fn live_pids() -> Option<Vec<u32>> {
