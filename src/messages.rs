@@ -393,6 +393,8 @@ mod tests {
             matched_by: MatchedBy::Name,
             window: None,
             mode: Mode::Block,
+            refusal: None,
+            origin: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod fanotify;
 pub mod proc_connector;
 #[cfg(target_os = "linux")]
 mod procfs;
+pub mod provenance;
 pub mod scan;
 #[cfg(windows)]
 pub mod wmi;
@@ -23,7 +24,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::mpsc::Sender;
 
-use crate::decide::{Decision, decide};
+use crate::decide::{Circumstances, Decision, decide_in};
 use crate::facts::{ProcessFacts, SourceKind};
 use crate::policy::SharedPolicy;
 use crate::policy::identify::Identifier;
@@ -76,7 +77,18 @@ impl Judge {
     pub fn judge(&mut self, facts: &ProcessFacts, now: Timestamp) -> Option<Decision> {
         let policy = self.current();
         let found = self.identifier.identify(&policy.catalog, facts)?;
-        Some(decide(&found, &policy.schedule, policy.mode(), now))
+        let provenance = provenance::of_process(facts);
+        let seen = Circumstances {
+            suspension: policy.suspension.as_ref(),
+            provenance: provenance.as_ref(),
+        };
+        Some(decide_in(
+            &found,
+            &policy.schedule,
+            policy.mode(),
+            now,
+            seen,
+        ))
     }
 
     /// As [`Judge::judge`], for a running process whose executable is open
@@ -90,7 +102,18 @@ impl Judge {
     ) -> Option<Decision> {
         let policy = self.current();
         let found = self.identifier.identify_exe(&policy.catalog, facts, exe)?;
-        Some(decide(&found, &policy.schedule, policy.mode(), now))
+        let provenance = provenance::of_open_file(facts, exe);
+        let seen = Circumstances {
+            suspension: policy.suspension.as_ref(),
+            provenance: provenance.as_ref(),
+        };
+        Some(decide_in(
+            &found,
+            &policy.schedule,
+            policy.mode(),
+            now,
+            seen,
+        ))
     }
 
     /// The policy in force, with the evidence cache forgotten if the
