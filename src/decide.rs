@@ -135,7 +135,7 @@ pub fn judge_peer(window: &MaintenanceWindow, id: &str) -> PeerVerdict {
         return PeerVerdict::Unrestricted;
     };
     let digits: String = id.chars().filter(|c| !c.is_whitespace()).collect();
-    if peers.iter().any(|p| *p == digits) {
+    if peers.contains(&digits) {
         PeerVerdict::Listed
     } else {
         PeerVerdict::Unlisted

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::{Decision, Verdict};
-use crate::policy::schedule::Contact;
+use crate::policy::schedule::{Contact, PanicUntil};
 
 const MESSAGES: &str = include_str!("../config/messages.toml");
 
@@ -74,6 +74,17 @@ pub struct Texts {
     config_error_body: String,
     test_title: String,
     test_body: String,
+    window_ending_title: String,
+    window_ending_body: String,
+    panic_title: String,
+    panic_body: String,
+    panic_until_next_day: String,
+    panic_until_resume: String,
+    stopped_tools: String,
+    unlisted_peer_title: String,
+    unlisted_peer_body: String,
+    unreachable_title: String,
+    unreachable_body: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +241,19 @@ impl Texts {
             config_error_body: t("{reason}"),
             test_title: t("varco: prova di notifica"),
             test_body: t("L'agente di varco funziona."),
+            window_ending_title: t("La manutenzione termina alle {end}"),
+            window_ending_body: t(
+                "La finestra di manutenzione concordata termina alle {end}; la sessione remota verrà chiusa.",
+            ),
+            panic_title: t("Assistenza remota interrotta"),
+            panic_body: t("Assistenza remota interrotta{stopped}. {callback}"),
+            panic_until_next_day: t("fino a domani"),
+            panic_until_resume: t("finché l'IT non le riattiva"),
+            stopped_tools: t(" ({tools})"),
+            unlisted_peer_title: t("Connessione non autorizzata bloccata: {tool}"),
+            unlisted_peer_body: t("{tool}: collegamento da {peer} bloccato. {callback}"),
+            unreachable_title: t("varco non risponde"),
+            unreachable_body: t("Chiuda subito il programma di assistenza remota. {callback}"),
         }
     }
 
@@ -241,6 +265,19 @@ impl Texts {
             NoticeKind::Allowed => (&self.allowed_title, &self.allowed_body),
             NoticeKind::ConfigError => (&self.config_error_title, &self.config_error_body),
             NoticeKind::Test => (&self.test_title, &self.test_body),
+            NoticeKind::WindowEnding => (&self.window_ending_title, &self.window_ending_body),
+            NoticeKind::Panic => (&self.panic_title, &self.panic_body),
+            NoticeKind::UnlistedPeer => (&self.unlisted_peer_title, &self.unlisted_peer_body),
+            NoticeKind::Unreachable => (&self.unreachable_title, &self.unreachable_body),
+        };
+        let until = match n.until {
+            Some(PanicUntil::Resume) => self.panic_until_resume.as_str(),
+            Some(PanicUntil::NextDay) | None => self.panic_until_next_day.as_str(),
+        };
+        let stopped = if n.tool.is_empty() {
+            String::new()
+        } else {
+            self.stopped_tools.replace("{tools}", &n.tool)
         };
         let callback = self.callback(n);
         let technician = n
@@ -261,6 +298,10 @@ impl Texts {
                 .replace("{technician}", &technician)
                 .replace("{report}", &n.report)
                 .replace("{reason}", n.reason.as_deref().unwrap_or(""))
+                .replace("{end}", n.end.as_deref().unwrap_or(""))
+                .replace("{peer}", n.peer.as_deref().unwrap_or(""))
+                .replace("{until}", until)
+                .replace("{stopped}", &stopped)
         };
         Message {
             title: fill(title),
@@ -305,6 +346,15 @@ pub struct Notice {
     pub report: String,
     /// A configuration problem, for IT.
     pub reason: Option<String>,
+    /// When the window ends, as the office clock reads it (HH:MM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Who tried to connect: `ALIAS (ID)`, or the ID alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// How long a panic keeps the windows shut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<PanicUntil>,
 }
 
 /// The kinds of notice, each with its own urgency.
@@ -321,6 +371,14 @@ pub enum NoticeKind {
     ConfigError,
     /// `varco agent --test`: checks that the agent can show notices.
     Test,
+    /// The window a remote session runs under is about to end.
+    WindowEnding,
+    /// The operator pressed the panic button: what was done, whom to call.
+    Panic,
+    /// Someone not among the contractor's peers tried to connect.
+    UnlistedPeer,
+    /// `varco panic` could not reach the service.
+    Unreachable,
 }
 
 impl Notice {
@@ -338,6 +396,48 @@ impl Notice {
             technician: d.window.as_ref().and_then(|w| w.technician.clone()),
             report: report.to_string(),
             reason: None,
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// The warning that `window` ends at `end` (HH:MM) and takes the
+    /// sessions of `tools` with it.
+    pub fn window_ending(window: &str, end: &str, tools: &[String], contact: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::WindowEnding,
+            tool: tools.join(", "),
+            window: Some(window.to_string()),
+            end: Some(end.to_string()),
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// The confirmation of a panic: the tools stopped and how long the
+    /// windows stay shut.
+    pub fn panic(stopped: &[String], until: PanicUntil, contact: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::Panic,
+            tool: stopped.join(", "),
+            until: Some(until),
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// A tool stopped because `peer` is not one of the window's peers.
+    pub fn unlisted_peer(tool: &str, peer: &str, contact: &Contact, report: &str) -> Notice {
+        Notice {
+            kind: NoticeKind::UnlistedPeer,
+            tool: tool.to_string(),
+            peer: Some(peer.to_string()),
+            report: report.to_string(),
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// What `varco panic` shows when the service does not answer.
+    pub fn unreachable(contact: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::Unreachable,
             ..Notice::contact(contact)
         }
     }
@@ -362,6 +462,9 @@ impl Notice {
             referent: c.referent.clone(),
             report: String::new(),
             reason: None,
+            end: None,
+            peer: None,
+            until: None,
         }
     }
 
@@ -373,7 +476,8 @@ impl Notice {
         }
     }
 
-    /// Critical notices stay on screen until dismissed.
+    /// Critical notices stay on screen until dismissed: all but the quiet
+    /// note for an admitted tool and the agent's test.
     pub fn is_critical(&self) -> bool {
         !matches!(self.kind, NoticeKind::Allowed | NoticeKind::Test)
     }
@@ -474,6 +578,53 @@ mod tests {
             let m = t.render(&Notice::for_config_error("line 3: bad", &bare));
             assert!(m.body.contains("line 3: bad"), "{m:?}");
         }
+    }
+
+    #[test]
+    fn operator_notices_fill_every_placeholder_in_both_languages() {
+        for lang in [Lang::It, Lang::En] {
+            let t = Texts::load(lang);
+            for c in [&contact(), &Contact::default()] {
+                for n in [
+                    Notice::window_ending("INC-1", "16:00", &["AnyDesk".into()], c),
+                    Notice::panic(&["AnyDesk".into()], PanicUntil::NextDay, c),
+                    Notice::panic(&[], PanicUntil::Resume, c),
+                    Notice::unlisted_peer("AnyDesk", "Truffatore (987654321)", c, "r"),
+                    Notice::unreachable(c),
+                ] {
+                    let m = t.render(&n);
+                    assert!(!m.title.contains('{') && !m.body.contains('{'), "{m:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_ending_warning_says_when_and_that_the_session_closes() {
+        let m = Texts::load(Lang::It).render(&Notice::window_ending(
+            "INC-1",
+            "16:00",
+            &["AnyDesk".into()],
+            &contact(),
+        ));
+        assert!(
+            m.body.contains(
+                "la finestra di manutenzione concordata termina alle 16:00; la sessione remota verrà chiusa"
+            ),
+            "{}",
+            m.body
+        );
+        let m = Texts::load(Lang::It).render(&Notice::panic(
+            &["AnyDesk".into()],
+            PanicUntil::NextDay,
+            &contact(),
+        ));
+        assert!(
+            m.body.contains("+39 06 1234567") && m.body.contains("AnyDesk"),
+            "{}",
+            m.body
+        );
+        assert!(Notice::panic(&[], PanicUntil::NextDay, &contact()).is_critical());
     }
 
     #[test]

@@ -408,6 +408,8 @@ mod windows {
             notify: daemon::NotifyRoute::Agent,
             agent_base: std::path::PathBuf::from(crate::agent::DEFAULT_BASE),
             catalog: None,
+            control: std::path::PathBuf::from(crate::control::SYSTEM_SOCKET),
+            state_dir: daemon::panic::default_state_dir(),
         };
         let exit = match daemon::run_until(options, stop_rx) {
             Ok(()) => ServiceExitCode::Win32(0),

@@ -57,6 +57,17 @@ pub struct AgentDir {
     pub path: PathBuf,
 }
 
+/// `--socket PATH`: the daemon's control endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct ControlSocket {
+    /// The daemon's control socket [default: /run/varco/control.sock for
+    /// the root service (and for any user while it exists), else
+    /// $XDG_RUNTIME_DIR/varco/control.sock; Windows: the pipe
+    /// \\.\pipe\varco-control].
+    #[arg(id = "socket", long = "socket", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -142,6 +153,21 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 6)]
         max_depth: usize,
     },
+    /// Stop remote assistance now: every remote-access tool is closed, even
+    /// inside a maintenance window, and the windows open now are suspended
+    /// (until the next day, or until `varco resume`). Any user of the
+    /// desktop may run it.
+    Panic {
+        /// Where the daemon listens.
+        #[command(flatten)]
+        socket: ControlSocket,
+    },
+    /// Reopen the windows a panic suspended (root / Administrator only).
+    Resume {
+        /// Where the daemon listens.
+        #[command(flatten)]
+        socket: ControlSocket,
+    },
     /// Windows: install, remove, start or stop the varco service.
     Service {
         /// What to do with the service.
@@ -185,6 +211,14 @@ pub struct RunArgs {
     /// IT's catalog extension.
     #[command(flatten)]
     pub catalog: CatalogFile,
+    /// Where `varco panic` and `varco resume` reach this daemon.
+    #[command(flatten)]
+    pub socket: ControlSocket,
+    /// The daemon's own state (a panic's suspension survives restarts
+    /// there) [default: /var/lib/varco for the system service,
+    /// %ProgramData%\varco\state on Windows, else the user data folder].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `varco service …`.

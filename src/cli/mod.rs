@@ -5,6 +5,7 @@
 pub mod args;
 mod catalog;
 mod check;
+mod panic;
 mod report;
 mod run;
 mod scan;
@@ -61,6 +62,8 @@ pub fn main() -> ExitCode {
         ),
         Command::Check { file, catalog } => check::check(&embedded, &file, catalog),
         Command::Service { action } => service(action),
+        Command::Panic { socket } => panic::panic(socket.path.as_deref(), &embedded),
+        Command::Resume { socket } => panic::resume(socket.path.as_deref()),
         Command::Agent { agent_dir, test } => agent(&agent_dir.path, test),
         Command::Status {
             config,

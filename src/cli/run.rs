@@ -26,6 +26,13 @@ pub fn run(args: RunArgs) -> ExitCode {
         source: args.source.into(),
         fanotify_only: args.fanotify_only,
         catalog: args.catalog.path,
+        control: args
+            .socket
+            .path
+            .unwrap_or_else(crate::control::default_socket),
+        state_dir: args
+            .state_dir
+            .unwrap_or_else(daemon::panic::default_state_dir),
     };
     match daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,8 @@
 //! ([`reload`]) and decides again on the tools it admitted, so a
 //! maintenance session does not outlive its window.
 
+mod ending;
+pub mod panic;
 pub mod reload;
 pub mod tell;
 
@@ -57,6 +59,10 @@ pub struct Options {
     pub source: Choice,
     /// Trials: fanotify marks only these paths' filesystems.
     pub fanotify_only: Vec<PathBuf>,
+    /// Where `varco panic` and `varco resume` reach the daemon.
+    pub control: PathBuf,
+    /// The daemon's own state (the panic's suspension).
+    pub state_dir: PathBuf,
 }
 
 /// Why the daemon could not run at all.
@@ -104,7 +110,10 @@ async fn run_async(
         options.catalog.clone(),
         Catalog::embedded()?,
     );
-    let (policy, problems) = files.initial(options.mode);
+    let (mut policy, problems) = files.initial(options.mode);
+    // A panic outlives a restart: the windows it shut stay shut from the
+    // first event on.
+    policy.suspension = panic::load(&options.state_dir, Timestamp::now());
     let policy = SharedPolicy::new(policy);
 
     let (syslog, syslog_control) = crate::effect::syslog::Syslog::new();
@@ -158,11 +167,19 @@ async fn run_async(
         tell_change(&mut teller, &policy, change, &syslog_control);
     }
 
+    let (control_tx, mut control_rx) = mpsc::channel::<crate::control::Incoming>(16);
+    if let Err(e) = crate::control::listen(&options.control, control_tx) {
+        // Enforcement goes on; only the panic button is missing.
+        tracing::error!("{e}: `varco panic` cannot reach this daemon");
+    }
+
     let mut daemon = Daemon {
         judge: Judge::new(policy.clone()),
         policy,
         teller,
         admitted: Vec::new(),
+        state_dir: options.state_dir.clone(),
+        warnings: ending::Warnings::default(),
     };
     let mut tick = tokio::time::interval(TICK);
     let shutdown = async move {
@@ -181,11 +198,15 @@ async fn run_async(
                 Some(obs) => daemon.observe(obs),
                 None => break Err(DaemonError::SourceStopped(kind.as_str())),
             },
+            Some(incoming) = control_rx.recv() => daemon.control(incoming),
             _ = tick.tick() => {
                 for change in files.reload(&daemon.policy) {
                     tell_change(&mut daemon.teller, &daemon.policy, change, &syslog_control);
                 }
+                let now = Timestamp::now();
+                daemon.expire_suspension(now);
                 daemon.recheck_admitted();
+                daemon.warn_before_end(now);
             }
             _ = daemon.teller.reap(), if daemon.teller.has_pending() => {}
             why = &mut shutdown => {
@@ -230,13 +251,19 @@ struct Daemon {
     teller: Teller,
     /// Tools running inside a window, decided again when windows close.
     admitted: Vec<(ProcessFacts, Decision)>,
+    /// Where the panic's suspension is kept.
+    state_dir: PathBuf,
+    /// The window-end warnings already given.
+    warnings: ending::Warnings,
 }
 
 impl Daemon {
     fn observe(&mut self, obs: Observation) {
         let now = Timestamp::now();
         match obs {
-            Observation::Started { facts, decision } => self.carry_out(facts, decision, None, now),
+            Observation::Started { facts, decision } => {
+                let _ = self.carry_out(facts, decision, None, now);
+            }
             Observation::Enforced { facts, decision } => {
                 let told = Told {
                     before_start: true,
@@ -249,15 +276,16 @@ impl Daemon {
     }
 
     /// Carries out a decision: the kill first, then the record and the
-    /// notification.
+    /// notification. Returns what the kill achieved, if there was one.
     fn carry_out(
         &mut self,
         facts: ProcessFacts,
         decision: Decision,
         reason: Option<String>,
         now: Timestamp,
-    ) {
+    ) -> Option<Outcome> {
         let outcome = (decision.verdict == Verdict::Blocked).then(|| stop::stop(&facts));
+        let result = outcome.clone();
         if let Some(Outcome::NotStopped { error }) = &outcome {
             tracing::error!(
                 "could not stop {} (pid {}): {error}",
@@ -275,6 +303,7 @@ impl Daemon {
         if decision.verdict == Verdict::Allowed {
             self.admitted.push((facts, decision));
         }
+        result
     }
 
     /// Tools admitted by a window are decided again once it closes (or the
@@ -288,14 +317,18 @@ impl Daemon {
         let admitted = std::mem::take(&mut self.admitted);
         for (facts, before) in admitted {
             if sys::start_marker(facts.pid) != Some(facts.start_marker) {
-                continue; // exited
+                // Exited by itself: the end of its session, for the
+                // contract report.
+                self.teller
+                    .exited(&self.policy.current(), &facts, &before, now);
+                continue;
             }
             match self.judge.judge(&facts, now) {
                 Some(d) if d.verdict == Verdict::Allowed => self.admitted.push((facts, d)),
                 Some(d) => {
                     let window = before.window.map(|w| w.id).unwrap_or_default();
                     let reason = format!("window \"{window}\" is no longer open");
-                    self.carry_out(facts, d, Some(reason), now);
+                    let _ = self.carry_out(facts, d, Some(reason), now);
                 }
                 None => {}
             }

@@ -20,6 +20,12 @@ pub fn event_id(event: Event) -> u32 {
         Event::Started => 1005,
         Event::Stopped => 1006,
         Event::ConfigReloaded => 1007,
+        Event::WindowEnding => 1008,
+        Event::Panic => 1009,
+        Event::Resumed => 1010,
+        Event::UnlistedPeer => 1011,
+        Event::PeerUnverifiable => 1012,
+        Event::Exited => 1013,
     }
 }
 
@@ -57,11 +63,16 @@ mod windows {
     impl AuditSink for EventLogSink {
         fn write(&mut self, record: &Record, line: &str) -> io::Result<()> {
             let severity = match record.event {
-                Event::Blocked | Event::Alerted => Severity::Warning,
-                Event::ConfigError => Severity::Error,
-                Event::Allowed | Event::Started | Event::Stopped | Event::ConfigReloaded => {
-                    Severity::Information
-                }
+                // The Event Log has no "alert": its highest level is error.
+                Event::Panic | Event::UnlistedPeer | Event::ConfigError => Severity::Error,
+                Event::Blocked | Event::Alerted | Event::PeerUnverifiable => Severity::Warning,
+                Event::Allowed
+                | Event::Started
+                | Event::Stopped
+                | Event::ConfigReloaded
+                | Event::WindowEnding
+                | Event::Resumed
+                | Event::Exited => Severity::Information,
             };
             let text = format!("{}\n{line}", super::summary(record));
             self.0.report(severity, event_id(record.event), &text)
@@ -103,6 +114,28 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             "varco: windows file reloaded ({})",
             r.config.as_deref().unwrap_or("")
         ),
+        (Event::WindowEnding, _) => format!(
+            "varco: window {} ends soon; the operator was warned",
+            r.window.as_deref().unwrap_or("?")
+        ),
+        (Event::Panic, _) => format!(
+            "varco: PANIC button pressed by {} — every remote tool stopped, windows suspended",
+            r.who().unwrap_or_else(|| "an unknown user".into())
+        ),
+        (Event::Resumed, _) => format!(
+            "varco: windows resumed ({})",
+            r.reason.as_deref().unwrap_or("")
+        ),
+        (Event::UnlistedPeer, t) => format!(
+            "varco: {} stopped — unlisted peer {} connected",
+            t.unwrap_or("a remote tool"),
+            r.peer_id.as_deref().unwrap_or("?")
+        ),
+        (Event::PeerUnverifiable, t) => format!(
+            "varco: who connects to {} cannot be checked (no readable log)",
+            t.unwrap_or("a remote tool")
+        ),
+        (Event::Exited, Some(t)) => format!("varco: {t} exited (end of its session)"),
         (event, None) => format!("varco: {event:?}"),
     }
 }
@@ -136,6 +169,12 @@ mod tests {
             Event::Started,
             Event::Stopped,
             Event::ConfigReloaded,
+            Event::WindowEnding,
+            Event::Panic,
+            Event::Resumed,
+            Event::UnlistedPeer,
+            Event::PeerUnverifiable,
+            Event::Exited,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
         assert_eq!(ids.len(), all.len());

@@ -186,10 +186,14 @@ impl Entry {
 /// RFC 5424 severities: what a log system should page on.
 fn severity(event: Event) -> u8 {
     match event {
-        Event::ConfigError => 3,                                      // error
-        Event::Blocked | Event::Alerted => 4,                         // warning
-        Event::Allowed => 5,                                          // notice
-        Event::Started | Event::Stopped | Event::ConfigReloaded => 6, // informational
+        // The operator asked for help: page someone now.
+        Event::Panic => 1, // alert
+        // A stranger reached a tool inside a window.
+        Event::UnlistedPeer => 2, // critical
+        Event::ConfigError => 3,  // error
+        Event::Blocked | Event::Alerted | Event::PeerUnverifiable => 4, // warning
+        Event::Allowed | Event::WindowEnding | Event::Resumed => 5, // notice
+        Event::Started | Event::Stopped | Event::ConfigReloaded | Event::Exited => 6, // informational
     }
 }
 

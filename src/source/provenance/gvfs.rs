@@ -91,7 +91,9 @@ fn journal_entries(j: &[u8]) -> Vec<Entry<'_>> {
         let Some(end) = at.checked_add(size).filter(|&e| e <= j.len()) else {
             break;
         };
-        if size < 4 + 4 + 8 + 1 + 1 + 4 || size % 4 != 0 || u32_at(j, end - 4) != Some(size as u32)
+        if size < 4 + 4 + 8 + 1 + 1 + 4
+            || !size.is_multiple_of(4)
+            || u32_at(j, end - 4) != Some(size as u32)
         {
             break;
         }
@@ -208,7 +210,7 @@ pub(crate) mod tests {
     }
 
     fn pad(out: &mut Vec<u8>) {
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     }

@@ -148,6 +148,7 @@ fn read_tree(home: &Path, name: &str, path: &str) -> Option<String> {
 }
 
 /// Each account's uid and home folder, from `/etc/passwd`'s text.
+#[cfg(any(target_os = "linux", test))]
 fn homes(passwd: &str) -> Vec<(u32, String)> {
     passwd
         .lines()
@@ -163,6 +164,7 @@ fn homes(passwd: &str) -> Vec<(u32, String)> {
 }
 
 /// `path` relative to `dir` (starting with `/`) when `dir` holds it.
+#[cfg(any(target_os = "linux", test))]
 fn under<'p>(path: &'p str, dir: &str) -> Option<&'p str> {
     let rest = path.strip_prefix(dir)?;
     rest.starts_with('/').then_some(rest)

@@ -13,7 +13,10 @@ mod registry;
 mod security;
 
 pub use eventlog::{EventLog, Severity};
-pub use pipe::{PipeListener, connect_pipe, current_session, pipe_name, session_of, sessions};
+pub use pipe::{
+    PipeListener, connect_control, connect_pipe, current_session, pipe_client, pipe_name,
+    session_of, sessions,
+};
 pub use registry::{RegValue, delete_machine_key, delete_machine_value, set_machine_value};
 pub use security::{protect_dir, untrusted_reason};
 
