@@ -10,6 +10,7 @@
 
 mod ending;
 pub mod panic;
+mod peers;
 pub mod reload;
 pub mod tell;
 
@@ -173,6 +174,16 @@ async fn run_async(
         tracing::error!("{e}: `varco panic` cannot reach this daemon");
     }
 
+    let (peers, mut peer_rx) = match peers::PeerWatch::start() {
+        Ok((w, rx)) => (Some(w), rx),
+        Err(e) => {
+            tracing::error!(
+                "cannot follow remote tools' logs: {e}; windows' `peers` are not checked"
+            );
+            (None, mpsc::channel(1).1)
+        }
+    };
+
     let mut daemon = Daemon {
         judge: Judge::new(policy.clone()),
         policy,
@@ -180,6 +191,7 @@ async fn run_async(
         admitted: Vec::new(),
         state_dir: options.state_dir.clone(),
         warnings: ending::Warnings::default(),
+        peers,
     };
     let mut tick = tokio::time::interval(TICK);
     let shutdown = async move {
@@ -199,6 +211,7 @@ async fn run_async(
                 None => break Err(DaemonError::SourceStopped(kind.as_str())),
             },
             Some(incoming) = control_rx.recv() => daemon.control(incoming),
+            Some(report) = peer_rx.recv() => daemon.peer_report(report),
             _ = tick.tick() => {
                 for change in files.reload(&daemon.policy) {
                     tell_change(&mut daemon.teller, &daemon.policy, change, &syslog_control);
@@ -207,6 +220,7 @@ async fn run_async(
                 daemon.expire_suspension(now);
                 daemon.recheck_admitted();
                 daemon.warn_before_end(now);
+                daemon.watch_peers(now);
             }
             _ = daemon.teller.reap(), if daemon.teller.has_pending() => {}
             why = &mut shutdown => {
@@ -255,6 +269,8 @@ struct Daemon {
     state_dir: PathBuf,
     /// The window-end warnings already given.
     warnings: ending::Warnings,
+    /// Who connects to tools under windows with `peers`.
+    peers: Option<peers::PeerWatch>,
 }
 
 impl Daemon {

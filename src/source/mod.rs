@@ -9,6 +9,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod fanotify;
+pub mod peer_log;
 #[cfg(target_os = "linux")]
 pub mod proc_connector;
 #[cfg(target_os = "linux")]
