@@ -93,6 +93,83 @@ struct Catalogue {
     it: Texts,
     en: Texts,
     report: ReportTexts,
+    contract: ContractTexts,
+}
+
+/// The contract report's words (Italian: it goes to the comune's
+/// offices). Each field is a template filled with [`fill`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // one field per phrase; messages.toml says what each is
+pub struct ContractTexts {
+    pub title: String,
+    pub generated: String,
+    pub heading_summary: String,
+    pub field_period: String,
+    pub period: String,
+    pub field_hosts: String,
+    pub hosts_unknown: String,
+    pub field_company: String,
+    pub field_audit_log: String,
+    pub field_windows_file: String,
+    pub windows_unusable: String,
+    pub field_planned: String,
+    pub field_used: String,
+    pub field_outside: String,
+    pub field_interruptions: String,
+    pub heading_windows: String,
+    pub no_windows: String,
+    pub column_window: String,
+    pub column_when: String,
+    pub column_technician: String,
+    pub column_ticket: String,
+    pub column_session: String,
+    pub session_yes: String,
+    pub session_no: String,
+    pub window_heading: String,
+    pub field_technician: String,
+    pub field_ticket: String,
+    pub field_tools: String,
+    pub tools_any: String,
+    pub not_given: String,
+    pub when: String,
+    pub no_sessions: String,
+    pub column_tool: String,
+    pub column_from: String,
+    pub column_to: String,
+    pub column_end: String,
+    pub column_user: String,
+    pub end_window_closed: String,
+    pub end_exited: String,
+    pub end_panic: String,
+    pub end_unlisted_peer: String,
+    pub end_stopped: String,
+    pub end_open: String,
+    pub heading_outside: String,
+    pub no_outside: String,
+    pub column_time: String,
+    pub column_result: String,
+    pub column_origin: String,
+    pub verdict_blocked: String,
+    pub verdict_alerted: String,
+    pub heading_interruptions: String,
+    pub no_interruptions: String,
+    pub column_what: String,
+    pub interruption_panic: String,
+    pub interruption_unlisted_peer: String,
+    pub interruption_resumed: String,
+    pub unknown_user: String,
+    pub heading_notes: String,
+    pub notes: String,
+}
+
+impl ContractTexts {
+    /// The contract report's words from the embedded `messages.toml`.
+    pub fn load() -> Result<ContractTexts, String> {
+        toml::from_str::<Catalogue>(MESSAGES)
+            .map(|c| c.contract)
+            .map_err(|e| format!("config/messages.toml is invalid (a build defect): {e}"))
+    }
 }
 
 /// The incident report's words (Italian: the report goes to Italian
@@ -131,6 +208,7 @@ pub struct ReportTexts {
     pub field_pid: String,
     pub field_host: String,
     pub field_cmdline: String,
+    pub field_origin: String,
     pub field_told: String,
     pub told_yes: String,
     pub told_no: String,

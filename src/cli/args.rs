@@ -85,12 +85,26 @@ pub enum Command {
         test: bool,
     },
     /// Write the incident report for the Polizia Postale and the
-    /// Direzione Centrale per i Servizi Demografici.
+    /// Direzione Centrale per i Servizi Demografici; with --windows, the
+    /// contract report the comune checks before paying the IT company.
     Report {
         /// Only events from this day (YYYY-MM-DD, local time) or instant
         /// (RFC 3339) on.
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", conflicts_with = "windows")]
         since: Option<String>,
+        /// The contract report: every window planned between --from and
+        /// --to, whether a remote session happened in it (which tool, from
+        /// when to when), and every remote tool stopped or alerted outside
+        /// the windows.
+        #[arg(long, requires_all = ["from", "to"])]
+        windows: bool,
+        /// With --windows: the first day of the period (YYYY-MM-DD, local
+        /// time, or an RFC 3339 instant).
+        #[arg(long, value_name = "DATE", requires = "windows")]
+        from: Option<String>,
+        /// With --windows: the last day of the period, included.
+        #[arg(long, value_name = "DATE", requires = "windows")]
+        to: Option<String>,
         /// Write FILE.md and FILE.html (printable) instead of Markdown on
         /// standard output.
         #[arg(long, value_name = "FILE")]

@@ -48,18 +48,30 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Report {
             since,
+            windows,
+            from,
+            to,
             out,
             audit_log,
             config,
-        } => report::report(
-            since.as_deref(),
-            out.as_deref(),
-            &audit_log
+        } => {
+            let audit_log = audit_log
                 .path
-                .unwrap_or_else(crate::effect::audit::default_path),
-            &windows_source(config),
-            &embedded,
-        ),
+                .unwrap_or_else(crate::effect::audit::default_path);
+            let source = windows_source(config);
+            match (windows, from, to) {
+                (true, Some(from), Some(to)) => {
+                    report::contract((&from, &to), out.as_deref(), &audit_log, &source, &embedded)
+                }
+                _ => report::report(
+                    since.as_deref(),
+                    out.as_deref(),
+                    &audit_log,
+                    &source,
+                    &embedded,
+                ),
+            }
+        }
         Command::Check { file, catalog } => check::check(&embedded, &file, catalog),
         Command::Service { action } => service(action),
         Command::Panic { socket } => panic::panic(socket.path.as_deref(), &embedded),

@@ -11,6 +11,7 @@
 //! audit log while the daemon runs.
 
 mod auto;
+pub mod contract;
 mod render;
 
 use std::io;
@@ -20,6 +21,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 pub use auto::{AUTO_COALESCE, AutoReport};
+pub use contract::ContractReport;
 use render::{Block, code};
 
 use crate::effect::audit::{Event, Record, parse_all};
@@ -340,6 +342,9 @@ impl Report {
         ];
         if let Some(c) = &r.cmdline {
             f.push((t.field_cmdline.clone(), code(c)));
+        }
+        if let Some(url) = &r.origin {
+            f.push((t.field_origin.clone(), code(url)));
         }
         let told = match (r.notified, &r.not_notified) {
             (Some(true), _) => t.told_yes.clone(),
