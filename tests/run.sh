@@ -27,6 +27,9 @@ PACKAGES=(
     rsyslog              # syslog: a real collector on loopback, started by the test
     util-linux           # desktop: setpriv runs the forged-notice client as nobody
     perl-base            # desktop: the forged-notice client
+    attr                 # operator: setfattr marks a copy with user.xdg.origin.url, as a browser does
+    libglib2.0-bin       # operator: gio set stores metadata::download-uri, as a GTK browser does
+    gvfs-daemons         # operator: the real gvfsd-metadata that writes it to disk
 )
 
 need_install=()

@@ -10,6 +10,7 @@ mod cli;
 mod desktop;
 mod enforce;
 mod identify;
+mod operator;
 mod packaging;
 mod report;
 mod sources;

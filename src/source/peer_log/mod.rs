@@ -121,7 +121,7 @@ pub fn places(kind: LogKind, facts: &ProcessFacts) -> Vec<Place> {
     let mut homes: Vec<PathBuf> = Vec::new();
     #[cfg(target_os = "linux")]
     {
-        if let Some(h) = environ_home(facts.pid) {
+        if let Some(h) = super::procfs::environ_home(facts.pid) {
             homes.push(h);
         }
         if let Some(uid) = facts.uid
@@ -209,17 +209,6 @@ fn subdirs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect()
-}
-
-/// `HOME` in the process's own environment: where it writes its
-/// per-user files.
-#[cfg(target_os = "linux")]
-fn environ_home(pid: u32) -> Option<PathBuf> {
-    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    env.split(|b| *b == 0)
-        .find_map(|kv| kv.strip_prefix(b"HOME="))
-        .filter(|h| h.starts_with(b"/"))
-        .map(|h| PathBuf::from(String::from_utf8_lossy(h).into_owned()))
 }
 
 /// The home folder of account `uid`, from `/etc/passwd`.

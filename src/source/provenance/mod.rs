@@ -27,20 +27,35 @@ use crate::facts::{ProcessFacts, Provenance, UserPlace};
 /// process has no readable executable path.
 pub fn of_process(facts: &ProcessFacts) -> Option<Provenance> {
     let exe = facts.exe.as_deref()?;
-    Some(of_file(exe, None))
+    Some(of_file(exe, None, home_of(facts)))
 }
 
 /// As [`of_process`], reading the Linux attribute through `open`, the
 /// descriptor the source holds (never re-opened by path).
 pub fn of_open_file(facts: &ProcessFacts, open: &std::fs::File) -> Option<Provenance> {
     let exe = facts.exe.as_deref()?;
-    Some(of_file(exe, Some(open)))
+    Some(of_file(exe, Some(open), home_of(facts)))
 }
 
-/// The marks and the place of the file at `exe`.
-pub fn of_file(exe: &Path, open: Option<&std::fs::File>) -> Provenance {
+/// The `HOME` the process runs with (Linux): the desktop's file metadata
+/// of whoever started it is kept there.
+fn home_of(facts: &ProcessFacts) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        super::procfs::environ_home(facts.pid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = facts;
+        None
+    }
+}
+
+/// The marks and the place of the file at `exe`; `home` is the folder
+/// whose desktop metadata is consulted first (besides the accounts').
+pub fn of_file(exe: &Path, open: Option<&std::fs::File>, home: Option<PathBuf>) -> Provenance {
     let place = UserPlace::of(&exe.to_string_lossy());
-    let (origin, downloaded) = marks(exe, open);
+    let (origin, downloaded) = marks(exe, open, home);
     Provenance {
         origin,
         downloaded,
@@ -49,7 +64,11 @@ pub fn of_file(exe: &Path, open: Option<&std::fs::File>) -> Provenance {
 }
 
 #[cfg(target_os = "linux")]
-fn marks(exe: &Path, open: Option<&std::fs::File>) -> (Option<String>, bool) {
+fn marks(
+    exe: &Path,
+    open: Option<&std::fs::File>,
+    home: Option<PathBuf>,
+) -> (Option<String>, bool) {
     use std::os::fd::AsFd;
     const ORIGIN: &str = "user.xdg.origin.url";
     let attr = match open {
@@ -60,13 +79,17 @@ fn marks(exe: &Path, open: Option<&std::fs::File>) -> (Option<String>, bool) {
         .and_then(|v| String::from_utf8(v).ok())
         .map(|s| s.trim_end_matches('\0').to_string())
         .filter(|s| !s.is_empty())
-        .or_else(|| gio_download_uri(exe));
+        .or_else(|| gio_download_uri(exe, home));
     let downloaded = origin.is_some();
     (origin, downloaded)
 }
 
 #[cfg(windows)]
-fn marks(exe: &Path, _open: Option<&std::fs::File>) -> (Option<String>, bool) {
+fn marks(
+    exe: &Path,
+    _open: Option<&std::fs::File>,
+    _home: Option<PathBuf>,
+) -> (Option<String>, bool) {
     let mut stream = exe.as_os_str().to_owned();
     stream.push(":Zone.Identifier");
     match std::fs::read(PathBuf::from(stream)) {
@@ -79,18 +102,26 @@ fn marks(exe: &Path, _open: Option<&std::fs::File>) -> (Option<String>, bool) {
 }
 
 #[cfg(not(any(target_os = "linux", windows)))]
-fn marks(_exe: &Path, _open: Option<&std::fs::File>) -> (Option<String>, bool) {
+fn marks(
+    _exe: &Path,
+    _open: Option<&std::fs::File>,
+    _home: Option<PathBuf>,
+) -> (Option<String>, bool) {
     (None, false)
 }
 
 /// GIO's `metadata::download-uri` for `exe`, from the gvfs metadata of
-/// the user whose home folder holds it (tree `home`), else of the file's
-/// owner for the root filesystem (tree `root`).
+/// the home folder that holds it (tree `home`: the process's own `HOME`,
+/// then the accounts'), else of the file's owner for the root filesystem
+/// (tree `root`).
 #[cfg(target_os = "linux")]
-fn gio_download_uri(exe: &Path) -> Option<String> {
+fn gio_download_uri(exe: &Path, home: Option<PathBuf>) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let homes = homes(&passwd);
+    let mut homes = homes(&passwd);
+    if let Some(h) = home.and_then(|h| h.to_str().map(|s| s.trim_end_matches('/').to_string())) {
+        homes.push((u32::MAX, h));
+    }
     let text = exe.to_string_lossy();
     let holder = homes
         .iter()
