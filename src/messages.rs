@@ -596,6 +596,7 @@ mod tests {
         for why in [
             NotShown::RateLimit,
             NotShown::AllowedNotesOff,
+            NotShown::InSummary,
             NotShown::OwnerUnknown,
             NotShown::NoAgent {
                 detail: detail.clone(),

@@ -300,6 +300,19 @@ impl Daemon {
         reason: Option<String>,
         now: Timestamp,
     ) -> Option<Outcome> {
+        self.carry_out_told(facts, decision, reason, false, now)
+    }
+
+    /// [`Daemon::carry_out`]; with `in_summary` the operator is told in one
+    /// message about all the tools (the panic confirmation), not per tool.
+    fn carry_out_told(
+        &mut self,
+        facts: ProcessFacts,
+        decision: Decision,
+        reason: Option<String>,
+        in_summary: bool,
+        now: Timestamp,
+    ) -> Option<Outcome> {
         let outcome = (decision.verdict == Verdict::Blocked).then(|| stop::stop(&facts));
         let result = outcome.clone();
         if let Some(Outcome::NotStopped { error }) = &outcome {
@@ -313,6 +326,7 @@ impl Daemon {
             outcome,
             reason,
             before_start: false,
+            in_summary,
         };
         self.teller
             .decision(&self.policy.current(), &facts, &decision, told, now);

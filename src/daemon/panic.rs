@@ -200,7 +200,7 @@ impl Daemon {
                 continue;
             }
             let name = decision.tool_name.clone();
-            let outcome = self.carry_out(facts, decision, Some(reason.clone()), now);
+            let outcome = self.carry_out_told(facts, decision, Some(reason.clone()), true, now);
             if outcome.is_some_and(|o| o.is_stopped()) && !stopped.contains(&name) {
                 stopped.push(name);
             }

@@ -70,6 +70,9 @@ pub struct Told {
     pub reason: Option<String>,
     /// The source refused the exec itself.
     pub before_start: bool,
+    /// The operator is told about this tool in one summary (the panic
+    /// confirmation), not by a notice of its own.
+    pub in_summary: bool,
 }
 
 /// What a panic did, for its record.
@@ -240,6 +243,8 @@ impl Teller {
         };
         let notice = if verdict == Verdict::Allowed && !policy.schedule.notify_allowed {
             Err(NotShown::AllowedNotesOff)
+        } else if told.in_summary {
+            Err(NotShown::InSummary)
         } else {
             Ok((
                 Notice::for_decision(

@@ -348,6 +348,12 @@ impl Report {
         }
         let told = match (r.notified, &r.not_notified) {
             (Some(true), _) => t.told_yes.clone(),
+            // Told, together with the other tools, in one message.
+            (_, Some(crate::effect::notify::NotShown::InSummary)) => t
+                .not_notified
+                .get("in_summary")
+                .cloned()
+                .unwrap_or_default(),
             (_, Some(why)) => fill(
                 &t.told_no,
                 &[

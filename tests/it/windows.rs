@@ -824,7 +824,10 @@ fn panic_and_resume_over_the_control_pipe() {
         .wait_for(|r| r["event"] == "panic", Duration::from_secs(10))
         .expect("no panic record");
     assert_eq!(r["windows"], serde_json::json!(["INC-WPANIC"]), "{r}");
-    assert!(r["user"].as_str().is_some_and(|u| u.starts_with("S-1-5-")), "{r}");
+    assert!(
+        r["user"].as_str().is_some_and(|u| u.starts_with("S-1-5-")),
+        "{r}"
+    );
     assert!(state.join("suspension.json").exists());
     let out = run(wine("varco.exe").args(["resume", "--socket", &pipe]));
     assert!(

@@ -273,6 +273,36 @@ pub(crate) fn with_token_user<T>(f: impl FnOnce(PSID) -> T) -> io::Result<T> {
     Ok(f(user.User.Sid))
 }
 
+/// The SID (as text) of the account process `pid` runs as.
+pub(crate) fn process_user_sid(pid: u32) -> io::Result<String> {
+    let process = open(pid, PROCESS_QUERY_LIMITED_INFORMATION)?;
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: the process handle is live; the out-pointer is valid.
+    if unsafe { OpenProcessToken(process.raw(), TOKEN_QUERY, &mut token) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let token = Handle::checked(token)?;
+    let mut buf = [0u8; 256];
+    let mut len = 0u32;
+    // SAFETY: the token is live; the buffer and its length are valid.
+    if unsafe {
+        GetTokenInformation(
+            token.raw(),
+            TokenUser,
+            buf.as_mut_ptr().cast(),
+            buf.len() as u32,
+            &mut len,
+        )
+    } == 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
+    // points into the same buffer.
+    let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+    security::sid_string(user.User.Sid)
+}
+
 pub(crate) fn current_token() -> Option<Handle> {
     let mut token: HANDLE = std::ptr::null_mut();
     // SAFETY: GetCurrentProcess returns a pseudo-handle; the out-pointer

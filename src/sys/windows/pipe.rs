@@ -232,7 +232,9 @@ pub fn pipe_client(conn: &File) -> io::Result<(String, bool)> {
 }
 
 /// The client's end of the control pipe: opens it after checking that
-/// the process serving it runs in session 0, where only services run.
+/// the process serving it runs in session 0, where only services run, or
+/// as the caller themselves (a `varco run` of their own); anyone else
+/// serving the name is an impostor.
 pub fn connect_control(name: &str) -> io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -244,12 +246,12 @@ pub fn connect_control(name: &str) -> io::Result<File> {
         return Err(io::Error::last_os_error());
     }
     let session = session_of(server)?;
-    if session != 0 {
-        return Err(io::Error::other(format!(
-            "{name} is served from session {session}, not by the varco service: not trusted"
-        )));
+    if session == 0 || super::process_user_sid(server)? == current_user_sid()? {
+        return Ok(file);
     }
-    Ok(file)
+    Err(io::Error::other(format!(
+        "{name} is served from session {session} by another user, not by the varco service: not trusted"
+    )))
 }
 
 fn current_user_sid() -> io::Result<String> {
