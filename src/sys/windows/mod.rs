@@ -251,6 +251,12 @@ pub fn is_local_system() -> bool {
 /// valid only during the call.
 pub(crate) fn with_token_user<T>(f: impl FnOnce(PSID) -> T) -> io::Result<T> {
     let token = current_token().ok_or_else(io::Error::last_os_error)?;
+    with_user_of(&token, f)
+}
+
+/// Calls `f` with the SID of the account `token` belongs to, valid only
+/// during the call.
+pub(crate) fn with_user_of<T>(token: &Handle, f: impl FnOnce(PSID) -> T) -> io::Result<T> {
     let mut buf = [0u8; 256];
     let mut len = 0u32;
     // SAFETY: the token is live; the buffer and its length are valid.
@@ -281,26 +287,7 @@ pub(crate) fn process_user_sid(pid: u32) -> io::Result<String> {
     if unsafe { OpenProcessToken(process.raw(), TOKEN_QUERY, &mut token) } == 0 {
         return Err(io::Error::last_os_error());
     }
-    let token = Handle::checked(token)?;
-    let mut buf = [0u8; 256];
-    let mut len = 0u32;
-    // SAFETY: the token is live; the buffer and its length are valid.
-    if unsafe {
-        GetTokenInformation(
-            token.raw(),
-            TokenUser,
-            buf.as_mut_ptr().cast(),
-            buf.len() as u32,
-            &mut len,
-        )
-    } == 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
-    // points into the same buffer.
-    let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
-    security::sid_string(user.User.Sid)
+    with_user_of(&Handle::checked(token)?, security::sid_string)?
 }
 
 pub(crate) fn current_token() -> Option<Handle> {

@@ -165,9 +165,8 @@ fn instance(name: &[u16], sddl: &str, first: bool) -> io::Result<Handle> {
 /// impersonating them for the length of two calls.
 pub fn pipe_client(conn: &File) -> io::Result<(String, bool)> {
     use windows_sys::Win32::Security::{
-        CheckTokenMembership, CreateWellKnownSid, GetTokenInformation, IsWellKnownSid,
-        RevertToSelf, TOKEN_QUERY, TOKEN_USER, TokenUser, WinBuiltinAdministratorsSid,
-        WinLocalSystemSid,
+        CheckTokenMembership, CreateWellKnownSid, IsWellKnownSid, RevertToSelf, TOKEN_QUERY,
+        WinBuiltinAdministratorsSid, WinLocalSystemSid,
     };
     use windows_sys::Win32::System::Pipes::ImpersonateNamedPipeClient;
     use windows_sys::Win32::System::Threading::{GetCurrentThread, OpenThreadToken};
@@ -190,27 +189,11 @@ pub fn pipe_client(conn: &File) -> io::Result<(String, bool)> {
         return Err(open_error);
     }
     let token = super::Handle::checked(token)?;
-    let mut buf = [0u8; 256];
-    let mut len = 0u32;
-    // SAFETY: the token is live; the buffer and its length are valid.
-    if unsafe {
-        GetTokenInformation(
-            token.raw(),
-            TokenUser,
-            buf.as_mut_ptr().cast(),
-            buf.len() as u32,
-            &mut len,
-        )
-    } == 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
-    // points into the same buffer.
-    let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
-    let sid = sid_string(user.User.Sid)?;
-    // SAFETY: the SID lives in `buf`, valid during the call.
-    let system = unsafe { IsWellKnownSid(user.User.Sid, WinLocalSystemSid) } != 0;
+    let (sid, system) = super::with_user_of(&token, |user| {
+        // SAFETY: the SID is valid during this call.
+        let system = unsafe { IsWellKnownSid(user, WinLocalSystemSid) } != 0;
+        sid_string(user).map(|sid| (sid, system))
+    })??;
     let mut admins = [0u8; 68];
     let mut admins_len = admins.len() as u32;
     // SAFETY: the buffer is SECURITY_MAX_SID_SIZE bytes, as passed.
