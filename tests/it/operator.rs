@@ -184,6 +184,31 @@ fn the_panic_button_stops_tools_inside_a_window_and_only_root_reopens_it() {
         "{}",
         text(&out)
     );
+    // ... or to send the daemon a request that claims to be root: who
+    // asks comes from the kernel, not from the request.
+    let forged = r#"{"command":"resume","uid":0,"user":"root","admin":true}"#;
+    let script = format!(
+        "use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die \"connect: $!\"; print $s '{forged}'.\"\\n\"; my $a = <$s>; print $a;"
+    );
+    let out = Command::new(which("setpriv"))
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            "/usr/bin/perl",
+            "-e",
+            &script,
+        ])
+        .arg(socket(&s))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.contains("\"refused\""), "{}", text(&out));
+    assert_eq!(
+        count(&d, "resumed"),
+        0,
+        "a forged request lifted the suspension"
+    );
     // ... or to press the button again and again: harmless.
     for _ in 0..3 {
         assert!(
