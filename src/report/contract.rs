@@ -139,6 +139,12 @@ impl ContractReport {
             .to_string()
     }
 
+    fn day(&self, t: Timestamp) -> String {
+        t.to_zoned_datetime(self.tz.clone())
+            .strftime("%d/%m/%Y")
+            .to_string()
+    }
+
     fn clock(&self, t: Timestamp) -> String {
         t.to_zoned_datetime(self.tz.clone())
             .strftime("%H:%M:%S")
@@ -201,11 +207,16 @@ impl ContractReport {
             Block::Fields(vec![
                 (
                     t.field_period.clone(),
+                    // `to` is the first instant after the period: name the
+                    // last day in it.
                     fill(
                         &t.period,
                         &[
-                            ("from", &self.local(self.from)),
-                            ("to", &self.local(self.to)),
+                            ("from", &self.day(self.from)),
+                            (
+                                "to",
+                                &self.day(self.to - jiff::SignedDuration::from_nanos(1)),
+                            ),
                         ],
                     ),
                 ),
@@ -384,7 +395,14 @@ impl ContractReport {
                 &t.interruption_panic,
                 &[
                     ("user", &r.who().unwrap_or_else(|| t.unknown_user.clone())),
-                    ("windows", &r.windows.clone().unwrap_or_default().join(", ")),
+                    ("windows", &{
+                        let ids = r.windows.clone().unwrap_or_default();
+                        if ids.is_empty() {
+                            "—".to_string()
+                        } else {
+                            ids.join(", ")
+                        }
+                    }),
                 ],
             ),
             Event::UnlistedPeer => fill(
