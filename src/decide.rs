@@ -7,8 +7,10 @@
 
 use jiff::Timestamp;
 
+use crate::facts::Provenance;
 use crate::policy::catalog::{Identification, MatchedBy};
-use crate::policy::schedule::{Mode, Opening, Schedule};
+use crate::policy::schedule::{MaintenanceWindow, Mode, Opening, Schedule};
+use crate::policy::suspension::Suspension;
 
 /// What happens to a remote tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -63,6 +65,81 @@ pub struct Decision {
     pub window: Option<AdmittingWindow>,
     /// The mode in force.
     pub mode: Mode,
+    /// Why it was refused although a window was open, or although the
+    /// mode only alerts.
+    pub refusal: Option<Refusal>,
+    /// The URL the executable was downloaded from, when it says.
+    pub origin: Option<String>,
+}
+
+/// Why a tool was stopped where the windows and the mode alone would have
+/// let it run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The operator pressed the panic button: the windows open then are
+    /// shut, and nothing outside a window runs, whatever the mode.
+    Suspended,
+    /// The window admits installed copies only, and this one runs from a
+    /// user folder or carries a download mark.
+    NotInstalled {
+        /// The window that would have admitted it.
+        window: String,
+    },
+}
+
+impl Refusal {
+    /// What the audit record's `reason` says.
+    pub fn describe(&self, origin: Option<&str>) -> String {
+        match self {
+            Refusal::Suspended => {
+                "the operator pressed the panic button: windows are suspended".to_string()
+            }
+            Refusal::NotInstalled { window } => match origin {
+                Some(url) => format!(
+                    "window \"{window}\" admits installed copies only; this one was downloaded from {url}"
+                ),
+                None => format!(
+                    "window \"{window}\" admits installed copies only; this one runs from a user or temporary folder"
+                ),
+            },
+        }
+    }
+}
+
+/// What the edges found out that the decision weighs besides the
+/// schedule: values, gathered before `decide` is called.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Circumstances<'a> {
+    /// The operator's panic, if one was pressed (it may have lapsed).
+    pub suspension: Option<&'a Suspension>,
+    /// Where the executable came from; `None` when it could not be told
+    /// (then a window with `installed_only` does not admit it).
+    pub provenance: Option<&'a Provenance>,
+}
+
+/// The verdict on a peer that connected to a tool a window admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerVerdict {
+    /// The window lists no peers: anyone the operator accepts.
+    Unrestricted,
+    /// One of the contractor's installations.
+    Listed,
+    /// Someone else: the tool is stopped.
+    Unlisted,
+}
+
+/// Whether the peer `id` may be connected to a tool admitted by `window`.
+/// IDs are compared by their digits only (AnyDesk shows "123 456 789").
+pub fn judge_peer(window: &MaintenanceWindow, id: &str) -> PeerVerdict {
+    let Some(peers) = &window.peers else {
+        return PeerVerdict::Unrestricted;
+    };
+    let digits: String = id.chars().filter(|c| !c.is_whitespace()).collect();
+    if peers.contains(&digits) {
+        PeerVerdict::Listed
+    } else {
+        PeerVerdict::Unlisted
+    }
 }
 
 /// Decides whether a process identified as a remote tool (`found`) may run
@@ -77,29 +154,64 @@ pub fn decide(
     mode: Mode,
     now: Timestamp,
 ) -> Decision {
+    decide_in(found, schedule, mode, now, Circumstances::default())
+}
+
+/// [`decide`], weighing what the edges found out (`seen`): a panic in
+/// force and where the executable came from.
+pub fn decide_in(
+    found: &Identification<'_>,
+    schedule: &Schedule,
+    mode: Mode,
+    now: Timestamp,
+    seen: Circumstances<'_>,
+) -> Decision {
     let tool = found.tool;
-    let (verdict, window) = match schedule.open_for(&tool.id, now) {
-        Some((w, opening)) => (
-            Verdict::Allowed,
-            Some(AdmittingWindow {
-                id: w.id.clone(),
-                technician: w.technician.clone(),
-                ticket: w.ticket.clone(),
-                opening,
-            }),
-        ),
-        None => match mode {
-            Mode::Block => (Verdict::Blocked, None),
-            Mode::Alert => (Verdict::Alerted, None),
-        },
+    let suspension = seen.suspension.filter(|s| s.in_force(now));
+    let installed = seen.provenance.is_some_and(Provenance::is_installed);
+    let mut refusal = None;
+    let mut admitted = None;
+    for w in schedule.windows.iter().filter(|w| w.admits(&tool.id)) {
+        let Some(opening) = w.opening_at(&schedule.timezone, now) else {
+            continue;
+        };
+        if suspension.is_some_and(|s| s.shuts(&w.id)) {
+            refusal.get_or_insert(Refusal::Suspended);
+            continue;
+        }
+        if w.installed_only && !installed {
+            refusal.get_or_insert(Refusal::NotInstalled {
+                window: w.id.clone(),
+            });
+            continue;
+        }
+        admitted = Some(AdmittingWindow {
+            id: w.id.clone(),
+            technician: w.technician.clone(),
+            ticket: w.ticket.clone(),
+            opening,
+        });
+        break;
+    }
+    if admitted.is_some() {
+        refusal = None;
+    } else if suspension.is_some() {
+        refusal = Some(Refusal::Suspended);
+    }
+    let verdict = match (&admitted, &refusal, mode) {
+        (Some(_), _, _) => Verdict::Allowed,
+        (None, Some(_), _) | (None, None, Mode::Block) => Verdict::Blocked,
+        (None, None, Mode::Alert) => Verdict::Alerted,
     };
     Decision {
         verdict,
         tool_id: tool.id.clone(),
         tool_name: tool.name.clone(),
         matched_by: found.matched_by,
-        window,
+        window: admitted,
         mode,
+        refusal,
+        origin: seen.provenance.and_then(|p| p.origin.clone()),
     }
 }
 
@@ -222,6 +334,141 @@ technician = "Mario Rossi"
         assert_eq!(d.tool_id, "anydesk");
         assert_eq!(d.verdict, Verdict::Blocked);
         assert_eq!(d.matched_by, MatchedBy::PeOriginalFilename);
+    }
+
+    fn anydesk(c: &Catalog) -> Identification<'_> {
+        c.identify(&facts("/opt/AnyDesk/AnyDesk")).unwrap()
+    }
+
+    #[test]
+    fn a_panic_shuts_the_open_window_and_blocks_even_in_alert_mode() {
+        let (c, s) = setup(ANYDESK_WINDOW);
+        let now = at("2025-11-26T13:30:00Z");
+        let panic = Suspension::start(
+            now,
+            vec!["INC-1".into()],
+            crate::policy::schedule::PanicUntil::Resume,
+            &s.timezone,
+            Some(1000),
+            None,
+        );
+        let seen = Circumstances {
+            suspension: Some(&panic),
+            provenance: None,
+        };
+        let d = decide_in(&anydesk(&c), &s, Mode::Alert, now, seen);
+        assert_eq!(
+            (d.verdict, d.refusal),
+            (Verdict::Blocked, Some(Refusal::Suspended))
+        );
+        // Outside every window too: stopped, not alerted.
+        let later = at("2025-11-26T18:00:00Z");
+        let d = decide_in(&anydesk(&c), &s, Mode::Alert, later, seen);
+        assert_eq!(d.verdict, Verdict::Blocked);
+        // A window the panic did not shut still admits.
+        let other = Suspension::start(
+            now,
+            vec!["other".into()],
+            crate::policy::schedule::PanicUntil::Resume,
+            &s.timezone,
+            None,
+            None,
+        );
+        let d = decide_in(
+            &anydesk(&c),
+            &s,
+            Mode::Block,
+            now,
+            Circumstances {
+                suspension: Some(&other),
+                provenance: None,
+            },
+        );
+        assert_eq!(d.verdict, Verdict::Allowed);
+    }
+
+    #[test]
+    fn a_lapsed_panic_changes_nothing() {
+        let (c, s) = setup(ANYDESK_WINDOW);
+        let now = at("2025-11-26T13:30:00Z");
+        let mut panic = Suspension::start(
+            now,
+            vec!["INC-1".into()],
+            crate::policy::schedule::PanicUntil::NextDay,
+            &s.timezone,
+            None,
+            None,
+        );
+        panic.until = Some(now);
+        let seen = Circumstances {
+            suspension: Some(&panic),
+            provenance: None,
+        };
+        let d = decide_in(&anydesk(&c), &s, Mode::Block, now, seen);
+        assert_eq!(d.verdict, Verdict::Allowed);
+    }
+
+    #[test]
+    fn installed_only_refuses_downloaded_copies_inside_the_window() {
+        let (c, s) =
+            setup(&ANYDESK_WINDOW.replace("technician =", "installed_only = true\ntechnician ="));
+        let now = at("2025-11-26T13:30:00Z");
+        let downloaded = Provenance {
+            origin: Some("https://download.example/AnyDesk.exe".into()),
+            downloaded: true,
+            place: None,
+        };
+        let in_downloads = Provenance {
+            place: Some(crate::facts::UserPlace::Downloads),
+            ..Provenance::default()
+        };
+        let installed = Provenance::default();
+        for (p, verdict) in [
+            (Some(&downloaded), Verdict::Blocked),
+            (Some(&in_downloads), Verdict::Blocked),
+            (None, Verdict::Blocked),
+            (Some(&installed), Verdict::Allowed),
+        ] {
+            let seen = Circumstances {
+                suspension: None,
+                provenance: p,
+            };
+            let d = decide_in(&anydesk(&c), &s, Mode::Alert, now, seen);
+            assert_eq!(d.verdict, verdict, "{p:?}");
+            if verdict == Verdict::Blocked {
+                assert_eq!(
+                    d.refusal,
+                    Some(Refusal::NotInstalled {
+                        window: "INC-1".into()
+                    })
+                );
+            }
+        }
+        let seen = Circumstances {
+            suspension: None,
+            provenance: Some(&downloaded),
+        };
+        let d = decide_in(&anydesk(&c), &s, Mode::Block, now, seen);
+        assert_eq!(
+            d.origin.as_deref(),
+            Some("https://download.example/AnyDesk.exe")
+        );
+    }
+
+    #[test]
+    fn peers_are_judged_by_their_digits() {
+        let (_, s) = setup(
+            &ANYDESK_WINDOW.replace("technician =", "peers = [\"123 456 789\"]\ntechnician ="),
+        );
+        let w = &s.windows[0];
+        assert_eq!(judge_peer(w, "123456789"), PeerVerdict::Listed);
+        assert_eq!(judge_peer(w, "123 456 789"), PeerVerdict::Listed);
+        assert_eq!(judge_peer(w, "987654321"), PeerVerdict::Unlisted);
+        let (_, open) = setup(ANYDESK_WINDOW);
+        assert_eq!(
+            judge_peer(&open.windows[0], "987654321"),
+            PeerVerdict::Unrestricted
+        );
     }
 
     #[test]

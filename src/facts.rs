@@ -94,6 +94,74 @@ pub fn file_name_of(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
+/// Where a remote tool's executable came from: gathered at the edge
+/// (`crate::source::provenance`) from the file's own marks and its place,
+/// and handed to the decision as a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The URL it was downloaded from, when the file says (Windows
+    /// `Zone.Identifier` `HostUrl`, Linux `user.xdg.origin.url` or GIO's
+    /// `metadata::download-uri`).
+    pub origin: Option<String>,
+    /// The file carries a download mark (Zone.Identifier ZoneId 3 or 4,
+    /// or an origin URL).
+    pub downloaded: bool,
+    /// It sits where users put what they fetch, not where software is
+    /// installed.
+    pub place: Option<UserPlace>,
+}
+
+/// A folder where portable copies run from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserPlace {
+    /// Downloads / Scaricati.
+    Downloads,
+    /// Desktop / Scrivania.
+    Desktop,
+    /// A temporary folder (/tmp, /var/tmp, /dev/shm, %TEMP%).
+    Temporary,
+}
+
+impl UserPlace {
+    /// The word used in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserPlace::Downloads => "downloads",
+            UserPlace::Desktop => "desktop",
+            UserPlace::Temporary => "temporary",
+        }
+    }
+
+    /// Which user folder `path` lies in, judged by its components (both
+    /// separators, any case): Downloads/Scaricati, Desktop/Scrivania, or a
+    /// temporary folder.
+    pub fn of(path: &str) -> Option<UserPlace> {
+        let lower = path.replace('\\', "/").to_lowercase();
+        let parts: Vec<&str> = lower.split('/').filter(|p| !p.is_empty()).collect();
+        let dir = &parts[..parts.len().saturating_sub(1)];
+        if dir.iter().any(|p| matches!(*p, "downloads" | "scaricati")) {
+            return Some(UserPlace::Downloads);
+        }
+        if dir.iter().any(|p| matches!(*p, "desktop" | "scrivania")) {
+            return Some(UserPlace::Desktop);
+        }
+        let temporary = matches!(dir.first(), Some(&"tmp"))
+            || dir.starts_with(&["var", "tmp"])
+            || dir.starts_with(&["dev", "shm"])
+            || dir.iter().any(|p| matches!(*p, "temp" | "tmp"));
+        temporary.then_some(UserPlace::Temporary)
+    }
+}
+
+impl Provenance {
+    /// Whether this looks like an installed copy: no download mark and not
+    /// in a user folder.
+    pub fn is_installed(&self) -> bool {
+        !self.downloaded && self.place.is_none()
+    }
+}
+
 /// The watcher that saw a process start, named in the audit log and by
 /// `varco status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +201,28 @@ mod tests {
         );
         assert_eq!(file_name_of("/usr/bin/x11vnc"), "x11vnc");
         assert_eq!(file_name_of("plain"), "plain");
+    }
+
+    #[test]
+    fn user_places_are_found_by_folder_on_both_systems() {
+        for (path, place) in [
+            ("/home/op/Scaricati/AnyDesk", Some(UserPlace::Downloads)),
+            ("/home/op/Downloads/x/AnyDesk", Some(UserPlace::Downloads)),
+            (r"C:\Users\op\Desktop\AnyDesk.exe", Some(UserPlace::Desktop)),
+            ("/home/op/Scrivania/AnyDesk", Some(UserPlace::Desktop)),
+            ("/tmp/varco/AnyDesk", Some(UserPlace::Temporary)),
+            ("/var/tmp/AnyDesk", Some(UserPlace::Temporary)),
+            (
+                r"C:\Users\op\AppData\Local\Temp\AnyDesk.exe",
+                Some(UserPlace::Temporary),
+            ),
+            ("/usr/bin/anydesk", None),
+            (r"C:\Program Files (x86)\AnyDesk\AnyDesk.exe", None),
+            // A file named like a folder is not in it.
+            ("/opt/tools/Downloads", None),
+        ] {
+            assert_eq!(UserPlace::of(path), place, "{path}");
+        }
     }
 
     #[test]

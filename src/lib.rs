@@ -25,6 +25,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod control;
 pub mod daemon;
 pub mod decide;
 pub mod effect;

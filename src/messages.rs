@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::{Decision, Verdict};
-use crate::policy::schedule::Contact;
+use crate::policy::schedule::{Contact, PanicUntil};
 
 const MESSAGES: &str = include_str!("../config/messages.toml");
 
@@ -74,6 +74,17 @@ pub struct Texts {
     config_error_body: String,
     test_title: String,
     test_body: String,
+    window_ending_title: String,
+    window_ending_body: String,
+    panic_title: String,
+    panic_body: String,
+    panic_until_next_day: String,
+    panic_until_resume: String,
+    stopped_tools: String,
+    unlisted_peer_title: String,
+    unlisted_peer_body: String,
+    unreachable_title: String,
+    unreachable_body: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +93,83 @@ struct Catalogue {
     it: Texts,
     en: Texts,
     report: ReportTexts,
+    contract: ContractTexts,
+}
+
+/// The contract report's words (Italian: it goes to the comune's
+/// offices). Each field is a template filled with [`fill`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // one field per phrase; messages.toml says what each is
+pub struct ContractTexts {
+    pub title: String,
+    pub generated: String,
+    pub heading_summary: String,
+    pub field_period: String,
+    pub period: String,
+    pub field_hosts: String,
+    pub hosts_unknown: String,
+    pub field_company: String,
+    pub field_audit_log: String,
+    pub field_windows_file: String,
+    pub windows_unusable: String,
+    pub field_planned: String,
+    pub field_used: String,
+    pub field_outside: String,
+    pub field_interruptions: String,
+    pub heading_windows: String,
+    pub no_windows: String,
+    pub column_window: String,
+    pub column_when: String,
+    pub column_technician: String,
+    pub column_ticket: String,
+    pub column_session: String,
+    pub session_yes: String,
+    pub session_no: String,
+    pub window_heading: String,
+    pub field_technician: String,
+    pub field_ticket: String,
+    pub field_tools: String,
+    pub tools_any: String,
+    pub not_given: String,
+    pub when: String,
+    pub no_sessions: String,
+    pub column_tool: String,
+    pub column_from: String,
+    pub column_to: String,
+    pub column_end: String,
+    pub column_user: String,
+    pub end_window_closed: String,
+    pub end_exited: String,
+    pub end_panic: String,
+    pub end_unlisted_peer: String,
+    pub end_stopped: String,
+    pub end_open: String,
+    pub heading_outside: String,
+    pub no_outside: String,
+    pub column_time: String,
+    pub column_result: String,
+    pub column_origin: String,
+    pub verdict_blocked: String,
+    pub verdict_alerted: String,
+    pub heading_interruptions: String,
+    pub no_interruptions: String,
+    pub column_what: String,
+    pub interruption_panic: String,
+    pub interruption_unlisted_peer: String,
+    pub interruption_resumed: String,
+    pub unknown_user: String,
+    pub heading_notes: String,
+    pub notes: String,
+}
+
+impl ContractTexts {
+    /// The contract report's words from the embedded `messages.toml`.
+    pub fn load() -> Result<ContractTexts, String> {
+        toml::from_str::<Catalogue>(MESSAGES)
+            .map(|c| c.contract)
+            .map_err(|e| format!("config/messages.toml is invalid (a build defect): {e}"))
+    }
 }
 
 /// The incident report's words (Italian: the report goes to Italian
@@ -121,6 +209,7 @@ pub struct ReportTexts {
     pub field_pid: String,
     pub field_host: String,
     pub field_cmdline: String,
+    pub field_origin: String,
     pub field_told: String,
     pub told_yes: String,
     pub told_no: String,
@@ -234,6 +323,19 @@ impl Texts {
             config_error_body: t("{reason}"),
             test_title: t("varco: prova di notifica"),
             test_body: t("L'agente di varco funziona."),
+            window_ending_title: t("La manutenzione termina alle {end}"),
+            window_ending_body: t(
+                "La finestra di manutenzione concordata termina alle {end}; la sessione remota verrà chiusa.",
+            ),
+            panic_title: t("Assistenza remota interrotta"),
+            panic_body: t("Assistenza remota interrotta{stopped}. {callback}"),
+            panic_until_next_day: t("fino a domani"),
+            panic_until_resume: t("finché l'IT non le riattiva"),
+            stopped_tools: t(" ({tools})"),
+            unlisted_peer_title: t("Connessione non autorizzata bloccata: {tool}"),
+            unlisted_peer_body: t("{tool}: collegamento da {peer} bloccato. {callback}"),
+            unreachable_title: t("varco non risponde"),
+            unreachable_body: t("Chiuda subito il programma di assistenza remota. {callback}"),
         }
     }
 
@@ -245,6 +347,19 @@ impl Texts {
             NoticeKind::Allowed => (&self.allowed_title, &self.allowed_body),
             NoticeKind::ConfigError => (&self.config_error_title, &self.config_error_body),
             NoticeKind::Test => (&self.test_title, &self.test_body),
+            NoticeKind::WindowEnding => (&self.window_ending_title, &self.window_ending_body),
+            NoticeKind::Panic => (&self.panic_title, &self.panic_body),
+            NoticeKind::UnlistedPeer => (&self.unlisted_peer_title, &self.unlisted_peer_body),
+            NoticeKind::Unreachable => (&self.unreachable_title, &self.unreachable_body),
+        };
+        let until = match n.until {
+            Some(PanicUntil::Resume) => self.panic_until_resume.as_str(),
+            Some(PanicUntil::NextDay) | None => self.panic_until_next_day.as_str(),
+        };
+        let stopped = if n.tool.is_empty() {
+            String::new()
+        } else {
+            self.stopped_tools.replace("{tools}", &n.tool)
         };
         let callback = self.callback(n);
         let technician = n
@@ -265,6 +380,10 @@ impl Texts {
                 .replace("{technician}", &technician)
                 .replace("{report}", &n.report)
                 .replace("{reason}", n.reason.as_deref().unwrap_or(""))
+                .replace("{end}", n.end.as_deref().unwrap_or(""))
+                .replace("{peer}", n.peer.as_deref().unwrap_or(""))
+                .replace("{until}", until)
+                .replace("{stopped}", &stopped)
         };
         Message {
             title: fill(title),
@@ -309,6 +428,15 @@ pub struct Notice {
     pub report: String,
     /// A configuration problem, for IT.
     pub reason: Option<String>,
+    /// When the window ends, as the office clock reads it (HH:MM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Who tried to connect: `ALIAS (ID)`, or the ID alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// How long a panic keeps the windows shut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<PanicUntil>,
 }
 
 /// The kinds of notice, each with its own urgency.
@@ -325,6 +453,14 @@ pub enum NoticeKind {
     ConfigError,
     /// `varco agent --test`: checks that the agent can show notices.
     Test,
+    /// The window a remote session runs under is about to end.
+    WindowEnding,
+    /// The operator pressed the panic button: what was done, whom to call.
+    Panic,
+    /// Someone not among the contractor's peers tried to connect.
+    UnlistedPeer,
+    /// `varco panic` could not reach the service.
+    Unreachable,
 }
 
 impl Notice {
@@ -342,6 +478,48 @@ impl Notice {
             technician: d.window.as_ref().and_then(|w| w.technician.clone()),
             report: report.to_string(),
             reason: None,
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// The warning that `window` ends at `end` (HH:MM) and takes the
+    /// sessions of `tools` with it.
+    pub fn window_ending(window: &str, end: &str, tools: &[String], contact: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::WindowEnding,
+            tool: tools.join(", "),
+            window: Some(window.to_string()),
+            end: Some(end.to_string()),
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// The confirmation of a panic: the tools stopped and how long the
+    /// windows stay shut.
+    pub fn panic(stopped: &[String], until: PanicUntil, contact: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::Panic,
+            tool: stopped.join(", "),
+            until: Some(until),
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// A tool stopped because `peer` is not one of the window's peers.
+    pub fn unlisted_peer(tool: &str, peer: &str, contact: &Contact, report: &str) -> Notice {
+        Notice {
+            kind: NoticeKind::UnlistedPeer,
+            tool: tool.to_string(),
+            peer: Some(peer.to_string()),
+            report: report.to_string(),
+            ..Notice::contact(contact)
+        }
+    }
+
+    /// What `varco panic` shows when the service does not answer.
+    pub fn unreachable(contact: &Contact) -> Notice {
+        Notice {
+            kind: NoticeKind::Unreachable,
             ..Notice::contact(contact)
         }
     }
@@ -366,6 +544,9 @@ impl Notice {
             referent: c.referent.clone(),
             report: String::new(),
             reason: None,
+            end: None,
+            peer: None,
+            until: None,
         }
     }
 
@@ -377,7 +558,8 @@ impl Notice {
         }
     }
 
-    /// Critical notices stay on screen until dismissed.
+    /// Critical notices stay on screen until dismissed: all but the quiet
+    /// note for an admitted tool and the agent's test.
     pub fn is_critical(&self) -> bool {
         !matches!(self.kind, NoticeKind::Allowed | NoticeKind::Test)
     }
@@ -397,6 +579,8 @@ mod tests {
             matched_by: MatchedBy::Name,
             window: None,
             mode: Mode::Block,
+            refusal: None,
+            origin: None,
         }
     }
 
@@ -416,6 +600,7 @@ mod tests {
         for why in [
             NotShown::RateLimit,
             NotShown::AllowedNotesOff,
+            NotShown::InSummary,
             NotShown::OwnerUnknown,
             NotShown::NoAgent {
                 detail: detail.clone(),
@@ -490,6 +675,53 @@ mod tests {
             let m = t.render(&Notice::for_config_error("line 3: bad", &bare));
             assert!(m.body.contains("line 3: bad"), "{m:?}");
         }
+    }
+
+    #[test]
+    fn operator_notices_fill_every_placeholder_in_both_languages() {
+        for lang in [Lang::It, Lang::En] {
+            let t = Texts::load(lang);
+            for c in [&contact(), &Contact::default()] {
+                for n in [
+                    Notice::window_ending("INC-1", "16:00", &["AnyDesk".into()], c),
+                    Notice::panic(&["AnyDesk".into()], PanicUntil::NextDay, c),
+                    Notice::panic(&[], PanicUntil::Resume, c),
+                    Notice::unlisted_peer("AnyDesk", "Truffatore (987654321)", c, "r"),
+                    Notice::unreachable(c),
+                ] {
+                    let m = t.render(&n);
+                    assert!(!m.title.contains('{') && !m.body.contains('{'), "{m:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_ending_warning_says_when_and_that_the_session_closes() {
+        let m = Texts::load(Lang::It).render(&Notice::window_ending(
+            "INC-1",
+            "16:00",
+            &["AnyDesk".into()],
+            &contact(),
+        ));
+        assert!(
+            m.body.contains(
+                "la finestra di manutenzione concordata termina alle 16:00; la sessione remota verrà chiusa"
+            ),
+            "{}",
+            m.body
+        );
+        let m = Texts::load(Lang::It).render(&Notice::panic(
+            &["AnyDesk".into()],
+            PanicUntil::NextDay,
+            &contact(),
+        ));
+        assert!(
+            m.body.contains("+39 06 1234567") && m.body.contains("AnyDesk"),
+            "{}",
+            m.body
+        );
+        assert!(Notice::panic(&[], PanicUntil::NextDay, &contact()).is_critical());
     }
 
     #[test]

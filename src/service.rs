@@ -535,6 +535,7 @@ mod windows {
                 Duration::from_secs(settings.refresh)
             },
             ca_cert,
+            control: std::path::PathBuf::from(crate::control::SYSTEM_SOCKET),
         };
         let exit = match daemon::run_until(options, stop_rx) {
             Ok(()) => ServiceExitCode::Win32(0),

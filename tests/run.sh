@@ -37,6 +37,9 @@ PACKAGES=(
     minisign             # trust, fetch: IT signs windows files with the stock tool
     nginx                # fetch: IT's web server serving the signed file (started by the test, no system service)
     openssl              # fetch: a self-signed certificate for the HTTPS server
+    attr                 # operator: setfattr marks a copy with user.xdg.origin.url, as a browser does
+    libglib2.0-bin       # operator: gio set stores metadata::download-uri, as a GTK browser does
+    gvfs-daemons         # operator: the real gvfsd-metadata that writes it to disk
 )
 
 # Debian's remote-desktop servers, installed without recommends (206

@@ -30,6 +30,9 @@ if [ ! -e /etc/varco/approved-windows.toml ]; then
     echo "install.sh: wrote /etc/varco/approved-windows.toml: it opens NO window, so every remote tool is blocked until IT adds one (see config/approved-windows.example.toml)"
 fi
 /usr/local/bin/varco check /etc/varco/approved-windows.toml || echo "install.sh: fix the file above; until then no window is open" >&2
+# The operator's panic button ("Interrompi assistenza remota") in every
+# desktop's application menu.
+install -m 644 "$here/varco-panic.desktop" /usr/share/applications/varco-panic.desktop
 if [ "${2:-}" = system ]; then
     unit "$here/varco-system.service" /etc/systemd/system/varco-system.service
     unit "$here/varco-agent.service" /etc/systemd/user/varco-agent.service

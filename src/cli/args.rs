@@ -71,6 +71,17 @@ pub struct AgentDir {
     pub path: PathBuf,
 }
 
+/// `--socket PATH`: the daemon's control endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct ControlSocket {
+    /// The daemon's control socket [default: /run/varco/control.sock for
+    /// the root service (and for any user while it exists), else
+    /// $XDG_RUNTIME_DIR/varco/control.sock; Windows: the pipe
+    /// \\.\pipe\varco-control].
+    #[arg(id = "socket", long = "socket", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -88,12 +99,26 @@ pub enum Command {
         test: bool,
     },
     /// Write the incident report for the Polizia Postale and the
-    /// Direzione Centrale per i Servizi Demografici.
+    /// Direzione Centrale per i Servizi Demografici; with --windows, the
+    /// contract report the comune checks before paying the IT company.
     Report {
         /// Only events from this day (YYYY-MM-DD, local time) or instant
         /// (RFC 3339) on.
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", conflicts_with = "windows")]
         since: Option<String>,
+        /// The contract report: every window planned between --from and
+        /// --to, whether a remote session happened in it (which tool, from
+        /// when to when), and every remote tool stopped or alerted outside
+        /// the windows.
+        #[arg(long, requires_all = ["from", "to"])]
+        windows: bool,
+        /// With --windows: the first day of the period (YYYY-MM-DD, local
+        /// time, or an RFC 3339 instant).
+        #[arg(long, value_name = "DATE", requires = "windows")]
+        from: Option<String>,
+        /// With --windows: the last day of the period, included.
+        #[arg(long, value_name = "DATE", requires = "windows")]
+        to: Option<String>,
         /// Write FILE.md and FILE.html (printable) instead of Markdown on
         /// standard output.
         #[arg(long, value_name = "FILE")]
@@ -172,6 +197,21 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 6)]
         max_depth: usize,
     },
+    /// Stop remote assistance now: every remote-access tool is closed, even
+    /// inside a maintenance window, and the windows open now are suspended
+    /// (until the next day, or until `varco resume`). Any user of the
+    /// desktop may run it.
+    Panic {
+        /// Where the daemon listens.
+        #[command(flatten)]
+        socket: ControlSocket,
+    },
+    /// Reopen the windows a panic suspended (root / Administrator only).
+    Resume {
+        /// Where the daemon listens.
+        #[command(flatten)]
+        socket: ControlSocket,
+    },
     /// Windows: install, remove, start or stop the varco service.
     Service {
         /// What to do with the service.
@@ -218,8 +258,12 @@ pub struct RunArgs {
     /// IT's public key.
     #[command(flatten)]
     pub trusted_key: TrustedKeyFile,
+    /// Where `varco panic` and `varco resume` reach this daemon.
+    #[command(flatten)]
+    pub socket: ControlSocket,
     /// varco's state folder: the serial of the signed windows file in
-    /// force, the last good copy of a remote one [default:
+    /// force, the last good copy of a remote one, a panic's suspension
+    /// (which survives restarts there) [default:
     /// /var/lib/varco for the system service, %ProgramData%\varco\state
     /// on Windows, else the user data folder].
     #[arg(long, value_name = "DIR")]

@@ -6,6 +6,7 @@ pub mod args;
 mod audit;
 mod catalog;
 mod check;
+mod panic;
 mod report;
 mod run;
 mod scan;
@@ -51,18 +52,30 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Report {
             since,
+            windows,
+            from,
+            to,
             out,
             audit_log,
             config,
-        } => report::report(
-            since.as_deref(),
-            out.as_deref(),
-            &audit_log
+        } => {
+            let audit_log = audit_log
                 .path
-                .unwrap_or_else(crate::effect::audit::default_path),
-            &readable(windows_source(config)),
-            &embedded,
-        ),
+                .unwrap_or_else(crate::effect::audit::default_path);
+            let source = readable(windows_source(config));
+            match (windows, from, to) {
+                (true, Some(from), Some(to)) => {
+                    report::contract((&from, &to), out.as_deref(), &audit_log, &source, &embedded)
+                }
+                _ => report::report(
+                    since.as_deref(),
+                    out.as_deref(),
+                    &audit_log,
+                    &source,
+                    &embedded,
+                ),
+            }
+        }
         Command::Check {
             file,
             catalog,
@@ -71,6 +84,8 @@ pub fn main() -> ExitCode {
         } => check::check(&embedded, file, catalog, trusted_key, ca_cert),
         Command::Audit { command } => audit::audit(command),
         Command::Service { action } => service(action),
+        Command::Panic { socket } => panic::panic(socket.path.as_deref(), &embedded),
+        Command::Resume { socket } => panic::resume(socket.path.as_deref()),
         Command::Agent { agent_dir, test } => agent(&agent_dir.path, test),
         Command::Status {
             config,

@@ -41,6 +41,10 @@ pub fn run(args: RunArgs) -> ExitCode {
             .unwrap_or_else(crate::daemon::state::default_dir),
         refresh: Duration::from_secs(args.refresh),
         ca_cert,
+        control: args
+            .socket
+            .path
+            .unwrap_or_else(crate::control::default_socket),
     };
     match daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,

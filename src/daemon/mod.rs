@@ -10,7 +10,10 @@
 //! clock for jumps ([`crate::sys::clock`]): decisions, here and in the
 //! sources, are taken on that one clock, which never goes back.
 
+mod ending;
 pub mod fetch;
+pub mod panic;
+mod peers;
 pub mod reload;
 pub mod state;
 pub mod tell;
@@ -63,7 +66,10 @@ pub struct Options {
     /// IT's public key: `--trusted-key`, else `trusted.pub` in IT's
     /// folder when present.
     pub key: Option<KeySource>,
-    /// varco's state folder (serials, the copy of a remote file).
+    /// Where `varco panic` and `varco resume` reach the daemon.
+    pub control: PathBuf,
+    /// varco's state folder (serials, the copy of a remote file, a panic's
+    /// suspension).
     pub state_dir: PathBuf,
     /// How often IT's server is asked (URL mode).
     pub refresh: Duration,
@@ -138,7 +144,10 @@ async fn run_async(
         },
         Catalog::embedded()?,
     );
-    let (policy, problems) = files.initial(options.mode);
+    let (mut policy, problems) = files.initial(options.mode);
+    // A panic outlives a restart: the windows it shut stay shut from the
+    // first event on.
+    policy.suspension = panic::load(&options.state_dir, sys::clock::now());
     let policy = SharedPolicy::new(policy);
 
     let (syslog, syslog_control) = crate::effect::syslog::Syslog::new();
@@ -196,11 +205,30 @@ async fn run_async(
         tell_change(&mut teller, &policy, change, &syslog_control);
     }
 
+    let (control_tx, mut control_rx) = mpsc::channel::<crate::control::Incoming>(16);
+    if let Err(e) = crate::control::listen(&options.control, control_tx) {
+        // Enforcement goes on; only the panic button is missing.
+        tracing::error!("{e}: `varco panic` cannot reach this daemon");
+    }
+
+    let (peers, mut peer_rx) = match peers::PeerWatch::start() {
+        Ok((w, rx)) => (Some(w), rx),
+        Err(e) => {
+            tracing::error!(
+                "cannot follow remote tools' logs: {e}; windows' `peers` are not checked"
+            );
+            (None, mpsc::channel(1).1)
+        }
+    };
+
     let mut daemon = Daemon {
         judge: Judge::new(policy.clone()),
         policy,
         teller,
         admitted: Vec::new(),
+        state_dir: options.state_dir.clone(),
+        warnings: ending::Warnings::default(),
+        peers,
     };
     // Under systemd (Type=notify): ready only now, with marks in place.
     let status = format!("enforcing with {}: {reason}", kind.as_str());
@@ -226,6 +254,8 @@ async fn run_async(
                 Some(obs) => daemon.observe(obs),
                 None => break Err(DaemonError::SourceStopped(kind.as_str())),
             },
+            Some(incoming) = control_rx.recv() => daemon.control(incoming),
+            Some(report) = peer_rx.recv() => daemon.peer_report(report),
             _ = tick.tick() => {
                 // The unit's watchdog: a stuck loop gets varco restarted.
                 let _ = sd_notify::notify(sd_notify::State::Watchdog);
@@ -235,7 +265,11 @@ async fn run_async(
                 for change in files.reload(&daemon.policy) {
                     tell_change(&mut daemon.teller, &daemon.policy, change, &syslog_control);
                 }
+                let now = sys::clock::now();
+                daemon.expire_suspension(now);
                 daemon.recheck_admitted();
+                daemon.warn_before_end(now);
+                daemon.watch_peers();
             }
             _ = daemon.teller.reap(), if daemon.teller.has_pending() => {}
             why = &mut shutdown => {
@@ -283,12 +317,20 @@ struct Daemon {
     teller: Teller,
     /// Tools running inside a window, decided again when windows close.
     admitted: Vec<(ProcessFacts, Decision)>,
+    /// Where the panic's suspension is kept.
+    state_dir: PathBuf,
+    /// The window-end warnings already given.
+    warnings: ending::Warnings,
+    /// Who connects to tools under windows with `peers`.
+    peers: Option<peers::PeerWatch>,
 }
 
 impl Daemon {
     fn observe(&mut self, obs: Observation) {
         match obs {
-            Observation::Started { facts, decision } => self.carry_out(facts, decision, None),
+            Observation::Started { facts, decision } => {
+                let _ = self.carry_out(facts, decision, None);
+            }
             Observation::Unjudged { facts, error } => {
                 self.teller
                     .identify_error(&self.policy.current(), &facts, &error);
@@ -305,9 +347,27 @@ impl Daemon {
     }
 
     /// Carries out a decision: the kill first, then the record and the
-    /// notification.
-    fn carry_out(&mut self, facts: ProcessFacts, decision: Decision, reason: Option<String>) {
+    /// notification. Returns what the kill achieved, if there was one.
+    fn carry_out(
+        &mut self,
+        facts: ProcessFacts,
+        decision: Decision,
+        reason: Option<String>,
+    ) -> Option<Outcome> {
+        self.carry_out_told(facts, decision, reason, false)
+    }
+
+    /// [`Daemon::carry_out`]; with `in_summary` the operator is told in one
+    /// message about all the tools (the panic confirmation), not per tool.
+    fn carry_out_told(
+        &mut self,
+        facts: ProcessFacts,
+        decision: Decision,
+        reason: Option<String>,
+        in_summary: bool,
+    ) -> Option<Outcome> {
         let outcome = (decision.verdict == Verdict::Blocked).then(|| stop::stop(&facts));
+        let result = outcome.clone();
         if let Some(Outcome::NotStopped { error }) = &outcome {
             tracing::error!(
                 "could not stop {} (pid {}): {error}",
@@ -319,12 +379,14 @@ impl Daemon {
             outcome,
             reason,
             before_start: false,
+            in_summary,
         };
         self.teller
             .decision(&self.policy.current(), &facts, &decision, told);
         if decision.verdict == Verdict::Allowed {
             self.admitted.push((facts, decision));
         }
+        result
     }
 
     /// Tools admitted by a window are decided again once it closes (or the
@@ -338,14 +400,17 @@ impl Daemon {
         let admitted = std::mem::take(&mut self.admitted);
         for (facts, before) in admitted {
             if sys::start_marker(facts.pid) != Some(facts.start_marker) {
-                continue; // exited
+                // Exited by itself: the end of its session, for the
+                // contract report.
+                self.teller.exited(&self.policy.current(), &facts, &before);
+                continue;
             }
             match self.judge.judge(&facts, now) {
                 Some(d) if d.verdict == Verdict::Allowed => self.admitted.push((facts, d)),
                 Some(d) => {
                     let window = before.window.map(|w| w.id).unwrap_or_default();
                     let reason = format!("window \"{window}\" is no longer open");
-                    self.carry_out(facts, d, Some(reason));
+                    let _ = self.carry_out(facts, d, Some(reason));
                 }
                 None => {}
             }

@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::agent;
+use crate::control::Caller;
 use crate::decide::{Decision, Verdict};
 use crate::effect::audit::fingerprint::{self, Bounds, NotHashed};
 use crate::effect::audit::{AuditHandle, AuditLog, Event, Record, RecordIds, RecordTime};
@@ -87,6 +89,33 @@ pub struct Told {
     pub reason: Option<String>,
     /// The source refused the exec itself.
     pub before_start: bool,
+    /// The operator is told about this tool in one summary (the panic
+    /// confirmation), not by a notice of its own.
+    pub in_summary: bool,
+}
+
+/// What a panic did, for its record.
+pub struct PanicDone {
+    /// Display names of the tools stopped.
+    pub stopped: Vec<String>,
+    /// The windows now suspended.
+    pub windows: Vec<String>,
+    /// When the suspension lapses by itself.
+    pub until: Option<Timestamp>,
+}
+
+/// A tool stopped because of who connected to it.
+pub struct PeerStop<'a> {
+    /// The process.
+    pub facts: &'a ProcessFacts,
+    /// The decision that had admitted it.
+    pub decision: &'a Decision,
+    /// The peer's ID.
+    pub peer_id: &'a str,
+    /// The name the peer gave itself.
+    pub alias: Option<&'a str>,
+    /// What stopping it achieved.
+    pub outcome: Outcome,
 }
 
 /// The audit log and the operator's notifications.
@@ -283,7 +312,13 @@ impl Teller {
         r.matched_by = Some(decision.matched_by);
         r.cmdline = (!facts.cmdline.is_empty()).then(|| facts.cmdline.join(" "));
         r.source = self.source;
-        r.reason = told.reason;
+        r.origin = decision.origin.clone();
+        r.reason = told.reason.or_else(|| {
+            decision
+                .refusal
+                .as_ref()
+                .map(|why| why.describe(decision.origin.as_deref()))
+        });
         let still_running = told.outcome.as_ref().is_some_and(|o| !o.is_stopped());
         if told.before_start {
             r.before_start = Some(true);
@@ -298,6 +333,8 @@ impl Teller {
         };
         let notice = if verdict == Verdict::Allowed && !policy.schedule.notify_allowed {
             Err(NotShown::AllowedNotesOff)
+        } else if told.in_summary {
+            Err(NotShown::InSummary)
         } else {
             Ok((
                 Notice::for_decision(
@@ -312,6 +349,146 @@ impl Teller {
         self.finish(r, tz, Some(facts.exe.clone()), notice);
     }
 
+    /// `window` ends at `end` with `tools` running under it: recorded, and
+    /// whoever is at the workstation is warned.
+    pub fn window_ending(
+        &mut self,
+        policy: &Policy,
+        window: &str,
+        end: Timestamp,
+        tools: Vec<String>,
+    ) {
+        let tz = &policy.schedule.timezone;
+        let mut r = self.blank(Event::WindowEnding, policy);
+        r.window = Some(window.to_string());
+        r.until = Some(crate::effect::audit::RecordTime::new(end, tz));
+        let hhmm = end
+            .to_zoned_datetime(tz.clone())
+            .strftime("%H:%M")
+            .to_string();
+        let notice = Notice::window_ending(window, &hhmm, &tools, &policy.schedule.contact);
+        r.tools = Some(tools);
+        r.id = Some(self.ids.next_id());
+        self.finish(r, tz, None, Ok((notice, Audience::Everyone)));
+    }
+
+    /// The panic button was pressed by `by`: `stopped` tools were stopped
+    /// and `windows` suspended until `until` (never by itself: `None`).
+    pub fn panic(&mut self, policy: &Policy, by: &Caller, panic: PanicDone) {
+        let tz = &policy.schedule.timezone;
+        let mut r = self.blank(Event::Panic, policy);
+        r.uid = by.uid;
+        r.user = by.user.clone();
+        r.windows = Some(panic.windows);
+        r.until = panic
+            .until
+            .map(|u| crate::effect::audit::RecordTime::new(u, tz));
+        r.reason = Some("the operator pressed the panic button".into());
+        let notice = Notice::panic(
+            &panic.stopped,
+            policy.schedule.panic_until,
+            &policy.schedule.contact,
+        );
+        r.tools = Some(panic.stopped);
+        let to = match by.uid {
+            Some(uid) => Audience::Owner(Some(uid)),
+            None => Audience::Everyone,
+        };
+        r.id = Some(self.ids.next_id());
+        self.finish(r, tz, None, Ok((notice, to)));
+    }
+
+    /// The suspension was lifted: by an administrator (`by`) or because it
+    /// lapsed (`by` is `None`).
+    pub fn resumed(&self, policy: &Policy, by: Option<&Caller>) {
+        let mut r = self.blank(Event::Resumed, policy);
+        match by {
+            Some(c) => {
+                r.uid = c.uid;
+                r.user = c.user.clone();
+                r.reason = Some("varco resume by an administrator".into());
+            }
+            None => r.reason = Some("the suspension lapsed (next calendar day)".into()),
+        }
+        self.record(r);
+    }
+
+    /// `facts` was stopped because `peer_id` (calling itself `alias`)
+    /// connected and `window` does not list it.
+    pub fn unlisted_peer(&mut self, policy: &Policy, stop: PeerStop<'_>) {
+        let PeerStop {
+            facts,
+            decision,
+            peer_id,
+            alias,
+            outcome,
+        } = stop;
+        let mut r = self.blank(Event::UnlistedPeer, policy);
+        r.tool = Some(decision.tool_id.clone());
+        r.tool_name = Some(decision.tool_name.clone());
+        r.pid = Some(facts.pid);
+        r.exe = facts.exe.as_ref().map(|e| e.display().to_string());
+        r.user = facts.user.clone();
+        r.uid = facts.uid;
+        r.window = decision.window.as_ref().map(|w| w.id.clone());
+        r.technician = decision.window.as_ref().and_then(|w| w.technician.clone());
+        r.peer_id = Some(peer_id.to_string());
+        r.peer_alias = alias.map(str::to_string);
+        r.outcome = Some(outcome);
+        r.origin = decision.origin.clone();
+        r.reason = Some(format!(
+            "peer {peer_id} is not listed in window \"{}\"",
+            r.window.as_deref().unwrap_or("?")
+        ));
+        let who = match alias {
+            Some(a) => format!("{a} ({peer_id})"),
+            None => peer_id.to_string(),
+        };
+        let notice = Notice::unlisted_peer(
+            &decision.tool_name,
+            &who,
+            &policy.schedule.contact,
+            &self.report_hint,
+        );
+        r.id = Some(self.ids.next_id());
+        self.finish(
+            r,
+            &policy.schedule.timezone,
+            Some(facts.exe.clone()),
+            Ok((notice, Audience::Owner(facts.uid))),
+        );
+    }
+
+    /// Who connects to `decision`'s tool cannot be checked: recorded once.
+    pub fn peer_unverifiable(
+        &self,
+        policy: &Policy,
+        facts: &ProcessFacts,
+        decision: &Decision,
+        why: &str,
+    ) {
+        let mut r = self.blank(Event::PeerUnverifiable, policy);
+        r.tool = Some(decision.tool_id.clone());
+        r.tool_name = Some(decision.tool_name.clone());
+        r.pid = Some(facts.pid);
+        r.window = decision.window.as_ref().map(|w| w.id.clone());
+        r.reason = Some(why.to_string());
+        self.record(r);
+    }
+
+    /// An admitted tool exited by itself: the end of its session.
+    pub fn exited(&self, policy: &Policy, facts: &ProcessFacts, decision: &Decision) {
+        let mut r = self.blank(Event::Exited, policy);
+        r.tool = Some(decision.tool_id.clone());
+        r.tool_name = Some(decision.tool_name.clone());
+        r.pid = Some(facts.pid);
+        r.user = facts.user.clone();
+        r.uid = facts.uid;
+        r.window = decision.window.as_ref().map(|w| w.id.clone());
+        r.technician = decision.window.as_ref().and_then(|w| w.technician.clone());
+        self.record(r);
+    }
+
     /// Writes `r` at once; then tells the operator and, when `exe` is
     /// given, fingerprints the executable, each recorded in a follow-up of
     /// `r` when known. Enforcement never waits for either.
@@ -324,14 +501,23 @@ impl Teller {
     ) {
         let mut held_back = None;
         let notice = notice.and_then(|(n, to)| {
-            // Warnings and quiet notes are limited apart: the quiet note
-            // that a tool was admitted must never hold back the warning
-            // that it was stopped when its window closed a minute later.
-            let key = format!(
-                "{}{}",
-                r.tool.as_deref().unwrap_or_default(),
-                if n.is_critical() { "" } else { " (note)" }
-            );
+            // Decisions on a tool share one limit (a tool restarting in a
+            // loop), warnings and quiet notes apart: the quiet note that a
+            // tool was admitted must never hold back the warning that it
+            // was stopped when its window closed a minute later. Every
+            // other kind of notice has its own.
+            let key = match r.event {
+                Event::Allowed | Event::Blocked | Event::Alerted => format!(
+                    "{}{}",
+                    r.tool.as_deref().unwrap_or_default(),
+                    if n.is_critical() { "" } else { " (note)" }
+                ),
+                other => format!(
+                    "{}:{}",
+                    other.as_str(),
+                    r.tool.as_deref().or(r.window.as_deref()).unwrap_or("")
+                ),
+            };
             match self.throttle.admit(&key, Instant::now()) {
                 Admission::Show { held_back: n_held } => {
                     held_back = (n_held > 0).then_some(n_held);

@@ -27,6 +27,12 @@ pub fn event_id(event: Event) -> u32 {
         Event::FetchRecovered => 1012,
         Event::ChainHead => 1013,
         Event::IdentifyError => 1014,
+        Event::WindowEnding => 1015,
+        Event::Panic => 1016,
+        Event::Resumed => 1017,
+        Event::UnlistedPeer => 1018,
+        Event::PeerUnverifiable => 1019,
+        Event::Exited => 1020,
     }
 }
 
@@ -64,10 +70,15 @@ mod windows {
     impl AuditSink for EventLogSink {
         fn write(&mut self, record: &Record, line: &str) -> io::Result<()> {
             let severity = match record.event {
-                Event::Blocked | Event::Alerted | Event::ClockJump | Event::FetchFailed => {
-                    Severity::Warning
+                // The Event Log has no "alert": its highest level is error.
+                Event::Panic | Event::UnlistedPeer | Event::ConfigError | Event::IdentifyError => {
+                    Severity::Error
                 }
-                Event::ConfigError | Event::IdentifyError => Severity::Error,
+                Event::Blocked
+                | Event::Alerted
+                | Event::ClockJump
+                | Event::FetchFailed
+                | Event::PeerUnverifiable => Severity::Warning,
                 Event::Allowed
                 | Event::Started
                 | Event::Stopped
@@ -75,7 +86,10 @@ mod windows {
                 | Event::Notice
                 | Event::Fingerprint
                 | Event::FetchRecovered
-                | Event::ChainHead => Severity::Information,
+                | Event::ChainHead
+                | Event::WindowEnding
+                | Event::Resumed
+                | Event::Exited => Severity::Information,
             };
             let text = format!("{}\n{line}", super::summary(record));
             self.0.report(severity, event_id(record.event), &text)
@@ -146,6 +160,28 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             r.chain_lines.unwrap_or_default(),
             r.chain_head.as_deref().unwrap_or("")
         ),
+        (Event::WindowEnding, _) => format!(
+            "varco: window {} ends soon; the operator was warned",
+            r.window.as_deref().unwrap_or("?")
+        ),
+        (Event::Panic, _) => format!(
+            "varco: PANIC button pressed by {} — every remote tool stopped, windows suspended",
+            r.who().unwrap_or_else(|| "an unknown user".into())
+        ),
+        (Event::Resumed, _) => format!(
+            "varco: windows resumed ({})",
+            r.reason.as_deref().unwrap_or("")
+        ),
+        (Event::UnlistedPeer, t) => format!(
+            "varco: {} stopped — unlisted peer {} connected",
+            t.unwrap_or("a remote tool"),
+            r.peer_id.as_deref().unwrap_or("?")
+        ),
+        (Event::PeerUnverifiable, t) => format!(
+            "varco: who connects to {} cannot be checked (no readable log)",
+            t.unwrap_or("a remote tool")
+        ),
+        (Event::Exited, Some(t)) => format!("varco: {t} exited (end of its session)"),
         (event, None) => format!("varco: {event:?}"),
     }
 }
@@ -186,6 +222,12 @@ mod tests {
             Event::FetchRecovered,
             Event::ChainHead,
             Event::IdentifyError,
+            Event::WindowEnding,
+            Event::Panic,
+            Event::Resumed,
+            Event::UnlistedPeer,
+            Event::PeerUnverifiable,
+            Event::Exited,
         ];
         let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
         assert_eq!(ids.len(), all.len());

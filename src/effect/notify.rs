@@ -27,6 +27,10 @@ pub enum NotShown {
     /// The windows file turns notes for admitted tools off.
     #[error("notes for admitted tools are off ([notify] allowed = false)")]
     AllowedNotesOff,
+    /// Told in one message with the others: the panic button's
+    /// confirmation names every tool it stopped.
+    #[error("told in the panic button's confirmation, which names every tool stopped")]
+    InSummary,
     /// The process's owner is not known, so neither is their session.
     #[error("the process's owner is not known, so neither is their session")]
     OwnerUnknown,
@@ -62,6 +66,7 @@ impl NotShown {
         match self {
             NotShown::RateLimit => "rate_limit",
             NotShown::AllowedNotesOff => "allowed_notes_off",
+            NotShown::InSummary => "in_summary",
             NotShown::OwnerUnknown => "owner_unknown",
             NotShown::NoAgent { .. } => "no_agent",
             NotShown::NoNotificationServer { .. } => "no_notification_server",

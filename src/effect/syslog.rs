@@ -186,10 +186,18 @@ impl Entry {
 /// RFC 5424 severities: what a log system should page on.
 fn severity(event: Event) -> u8 {
     match event {
+        // The operator asked for help: page someone now.
+        Event::Panic => 1, // alert
+        // A stranger reached a tool inside a window.
+        Event::UnlistedPeer => 2,                       // critical
         Event::ConfigError | Event::IdentifyError => 3, // error
-        Event::Blocked | Event::Alerted | Event::ClockJump | Event::FetchFailed => 4, // warning
-        Event::Allowed | Event::FetchRecovered => 5,    // notice
-        Event::Started | Event::Stopped | Event::ConfigReloaded => 6, // informational
+        Event::Blocked
+        | Event::Alerted
+        | Event::ClockJump
+        | Event::FetchFailed
+        | Event::PeerUnverifiable => 4, // warning
+        Event::Allowed | Event::FetchRecovered | Event::WindowEnding | Event::Resumed => 5, // notice
+        Event::Started | Event::Stopped | Event::ConfigReloaded | Event::Exited => 6, // informational
         Event::Notice | Event::Fingerprint | Event::ChainHead => 6, // informational
     }
 }

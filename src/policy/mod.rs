@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod files;
 pub mod identify;
 pub mod schedule;
+pub mod suspension;
 pub mod trust;
 
 use std::sync::{Arc, RwLock};
@@ -34,6 +35,10 @@ pub struct Policy {
     /// Counts catalog replacements, so whoever caches what the catalog
     /// said about a file (content evidence) knows to forget it.
     pub catalog_generation: u64,
+    /// The operator's panic, while it holds: the windows it shut admit
+    /// nothing, and tools outside every window are stopped whatever the
+    /// mode.
+    pub suspension: Option<suspension::Suspension>,
 }
 
 impl Policy {
@@ -45,6 +50,7 @@ impl Policy {
             schedule: Schedule::fail_closed(),
             mode_override,
             catalog_generation: 0,
+            suspension: None,
         }
     }
 }
@@ -84,6 +90,11 @@ impl SharedPolicy {
             p.catalog = catalog;
             p.catalog_generation += 1;
         });
+    }
+
+    /// Sets (or with `None` lifts) the operator's suspension.
+    pub fn set_suspension(&self, suspension: Option<suspension::Suspension>) {
+        self.swap(|p| p.suspension = suspension);
     }
 
     /// Replaces the schedule, keeping catalog and mode override.

@@ -14,6 +14,7 @@
 //! audit log while the daemon runs.
 
 mod auto;
+pub mod contract;
 mod render;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 pub use auto::{AUTO_COALESCE, AutoReport};
+pub use contract::ContractReport;
 use render::{Block, code};
 
 use crate::effect::audit::fingerprint::{self, Bounds, NotHashed};
@@ -379,9 +381,18 @@ impl Report {
         if let Some(c) = &r.cmdline {
             f.push((t.field_cmdline.clone(), code(c)));
         }
+        if let Some(url) = &r.origin {
+            f.push((t.field_origin.clone(), code(url)));
+        }
         let n = i.notice.as_ref().unwrap_or(r);
         let told = match (n.notified, &n.not_notified) {
             (Some(true), _) => t.told_yes.clone(),
+            // Told, together with the other tools, in one message.
+            (_, Some(crate::effect::notify::NotShown::InSummary)) => t
+                .not_notified
+                .get("in_summary")
+                .cloned()
+                .unwrap_or_default(),
             (_, Some(why)) => fill(
                 &t.told_no,
                 &[

@@ -9,10 +9,12 @@
 
 #[cfg(target_os = "linux")]
 pub mod fanotify;
+pub mod peer_log;
 #[cfg(target_os = "linux")]
 pub mod proc_connector;
 #[cfg(target_os = "linux")]
 mod procfs;
+pub mod provenance;
 pub mod scan;
 #[cfg(windows)]
 pub mod wmi;
@@ -23,7 +25,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::mpsc::Sender;
 
-use crate::decide::{Decision, decide};
+use crate::decide::{Circumstances, Decision, decide_in};
 use crate::facts::{ProcessFacts, SourceKind};
 use crate::policy::SharedPolicy;
 use crate::policy::identify::{Identifier, IdentifyError};
@@ -97,7 +99,18 @@ impl Judge {
         let policy = self.current();
         let found = self.identifier.identify(&policy.catalog, facts);
         let found = self.settle(facts, found)?;
-        Some(decide(&found, &policy.schedule, policy.mode(), now))
+        let provenance = provenance::of_process(facts);
+        let seen = Circumstances {
+            suspension: policy.suspension.as_ref(),
+            provenance: provenance.as_ref(),
+        };
+        Some(decide_in(
+            &found,
+            &policy.schedule,
+            policy.mode(),
+            now,
+            seen,
+        ))
     }
 
     /// As [`Judge::judge`], for a running process whose executable is open
@@ -112,7 +125,18 @@ impl Judge {
         let policy = self.current();
         let found = self.identifier.identify_exe(&policy.catalog, facts, exe);
         let found = self.settle(facts, found)?;
-        Some(decide(&found, &policy.schedule, policy.mode(), now))
+        let provenance = provenance::of_open_file(facts, exe);
+        let seen = Circumstances {
+            suspension: policy.suspension.as_ref(),
+            provenance: provenance.as_ref(),
+        };
+        Some(decide_in(
+            &found,
+            &policy.schedule,
+            policy.mode(),
+            now,
+            seen,
+        ))
     }
 
     /// What identification's answer means for the decision: content that

@@ -73,3 +73,13 @@ pub fn complete(facts: &mut ProcessFacts) -> bool {
     }
     true
 }
+
+/// `HOME` in the process's own environment: where it keeps its per-user
+/// files (logs, the desktop's file metadata).
+pub fn environ_home(pid: u32) -> Option<PathBuf> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"HOME="))
+        .filter(|h| h.starts_with(b"/"))
+        .map(|h| PathBuf::from(String::from_utf8_lossy(h).into_owned()))
+}

@@ -24,6 +24,11 @@ mod linux;
 pub use linux::*;
 
 #[cfg(target_os = "linux")]
+mod xattr;
+#[cfg(target_os = "linux")]
+pub use xattr::{fxattr, xattr};
+
+#[cfg(target_os = "linux")]
 mod peer;
 #[cfg(target_os = "linux")]
 pub use peer::{current_uid, peer_uid};

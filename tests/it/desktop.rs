@@ -1058,3 +1058,119 @@ pub(crate) fn operator_is_told_by_their_own_agent(
     assert_blocked_notification(&desktop.received(), "AnyDesk");
     d.stop();
 }
+
+/// The operator's two new messages on a real desktop: the warning before
+/// the window ends, then the confirmation of the panic button with the
+/// callback number. Both screenshots are what docs/operatore.md shows.
+#[test]
+fn the_window_end_warning_and_the_panic_confirmation_on_a_real_desktop() {
+    let s = Scratch::new("desktop-operator");
+    let desktop = Desktop::start(&s);
+    let now = jiff::Timestamp::now();
+    let end = (now + jiff::SignedDuration::from_secs(40))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let start = (now - jiff::SignedDuration::from_hours(1))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let hhmm = end
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Rome").unwrap())
+        .strftime("%H:%M")
+        .to_string();
+    let config = contact_file(
+        &s,
+        &format!(
+            "\n[[window]]\nid = \"INC-2025-0142\"\ntools = [\"anydesk\"]\nstart = {start}\nend = {end}\ntechnician = \"Mario Rossi\"\nwarn_before_end = \"10m\"\n"
+        ),
+    );
+    let socket = s.path("control/control.sock");
+    let mut d = varco_run(
+        &s,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--notify",
+            "session",
+            "--socket",
+            socket.to_str().unwrap(),
+        ],
+        &[
+            ("DISPLAY", &desktop.display),
+            ("DBUS_SESSION_BUS_ADDRESS", &desktop.bus),
+            ("LANG", "it_IT.UTF-8"),
+        ],
+        &["LC_ALL", "LC_MESSAGES"],
+    );
+    let tool = s.fake_tool("AnyDesk");
+    let mut child = spawn(&tool);
+    let title = format!("La manutenzione termina alle {hhmm}");
+    wait_until("the window-end warning", Duration::from_secs(10), || {
+        desktop.received().contains(&title)
+    });
+    let log = desktop.received();
+    let warning = notify_call(&log, &title);
+    assert!(
+        warning.contains(&format!(
+            "la finestra di manutenzione concordata termina alle {hhmm}; la sessione remota verrà chiusa"
+        )) && warning.contains("AnyDesk")
+            && warning.contains("INC-2025-0142"),
+        "{warning}"
+    );
+    d.wait_for(|r| r["event"] == "window_ending", Duration::from_secs(5))
+        .expect("no window_ending record");
+    std::thread::sleep(Duration::from_millis(700));
+    let shot = screenshot_dir().join("notification-window-ending.png");
+    desktop.screenshot(&shot);
+    eprintln!("screenshot: {}", shot.display());
+    close_notifications(&desktop);
+
+    // The operator presses "Interrompi assistenza remota".
+    let out = Command::new(varco_bin())
+        .args(["panic", "--socket", socket.to_str().unwrap()])
+        .env("LANG", "it_IT.UTF-8")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        exits_within(&mut child, Duration::from_secs(3)),
+        "the panic left AnyDesk running"
+    );
+    wait_until("the panic confirmation", Duration::from_secs(10), || {
+        desktop.received().contains("Assistenza remota interrotta")
+    });
+    let log = desktop.received();
+    let confirmation = notify_call(&log, "Assistenza remota interrotta");
+    for needle in [
+        "Ogni programma di assistenza remota è stato chiuso (AnyDesk)",
+        "sospese fino a domani",
+        "riattacchi",
+        PHONE,
+        "Esempio Informatica S.r.l.",
+        "referente informatico del Comune (CED del Comune, interno 204)",
+    ] {
+        assert!(
+            confirmation.contains(needle),
+            "missing {needle:?} in\n{confirmation}"
+        );
+    }
+    assert!(
+        confirmation.contains("byte 2"),
+        "not critical:\n{confirmation}"
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let shot = screenshot_dir().join("notification-panic.png");
+    desktop.screenshot(&shot);
+    eprintln!("screenshot: {}", shot.display());
+    d.stop();
+}
+
+/// Dismisses every notification on screen (dunst's own control tool), so
+/// the next screenshot shows only what follows.
+fn close_notifications(desktop: &Desktop) {
+    let mut cmd = Command::new(which("dunstctl"));
+    cmd.arg("close-all");
+    desktop.session_env(&mut cmd);
+    let _ = cmd.status();
+}

@@ -15,6 +15,7 @@ mod hardening;
 mod identify;
 #[cfg(target_os = "linux")]
 mod linux_servers;
+mod operator;
 mod packaging;
 mod pipeline;
 mod report;

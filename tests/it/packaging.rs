@@ -450,3 +450,39 @@ fn deb_package_installs_checks_removes_and_purges_cleanly() {
         started.elapsed()
     );
 }
+
+/// The operator's panic button is a real launcher: valid, shown in the
+/// menu (not hidden like the autostart entries), no terminal, and the
+/// command it runs exists.
+#[test]
+fn the_panic_launcher_is_valid_visible_and_runs_varco_panic() {
+    let path = "packaging/linux/varco-panic.desktop";
+    let out = Command::new(which("desktop-file-validate"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    for needed in [
+        "Name=Interrompi assistenza remota",
+        "Exec=/usr/local/bin/varco panic",
+        "Terminal=false",
+    ] {
+        assert!(text.contains(needed), "the launcher lacks {needed}");
+    }
+    assert!(
+        !text.contains("NoDisplay=true"),
+        "the launcher must be shown"
+    );
+    let install = std::fs::read_to_string("packaging/linux/install.sh").unwrap();
+    assert!(install.contains("varco-panic.desktop\" /usr/share/applications/"));
+    let help = Command::new(varco_bin())
+        .args(["panic", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+}

@@ -107,11 +107,23 @@ impl Daemon {
         } else {
             &["--source", "scan"]
         };
+        // Each daemon its own control socket and state folder, so a test
+        // never reaches (or inherits a panic from) another's.
+        let mut own: Vec<String> = Vec::new();
+        if !args.contains(&"--socket") {
+            own.push("--socket".into());
+            own.push(scratch.path("control/control.sock").display().to_string());
+        }
+        if !args.contains(&"--state-dir") {
+            own.push("--state-dir".into());
+            own.push(scratch.path("state").display().to_string());
+        }
         let mut cmd = Command::new(varco_bin());
         cmd.arg("run")
             .arg("--audit-log")
             .arg(&audit)
             .args(default_source)
+            .args(&own)
             .args(args)
             .env("VARCO_LOG", "info")
             .stdout(Stdio::null())

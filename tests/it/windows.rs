@@ -1091,3 +1091,71 @@ fn service_install_moves_a_folder_a_user_made_aside_and_creates_its_own() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The panic button over the control pipe, under Wine: `varco.exe panic`
+/// reaches the daemon, AnyDesk.exe is stopped inside its open window and
+/// the `panic` record names the window; `varco.exe resume` (Wine's user
+/// is an administrator) lifts it. Wine does not enforce the pipe's access
+/// list nor tell elevated from plain tokens, so the refusal of a
+/// non-administrator is tested on Linux only (tests/it/operator.rs).
+#[test]
+fn panic_and_resume_over_the_control_pipe() {
+    let s = Scratch::new("win-panic");
+    let config = s.write(
+        "approved-windows.toml",
+        &open_window("INC-WPANIC", "\"anydesk\""),
+    );
+    let audit = s.path("audit.jsonl");
+    let pipe = format!(r"\\.\pipe\varco-control-test-{}", std::process::id());
+    let state = s.path("state");
+    let d = WinDaemon::start(
+        &audit,
+        &[
+            "--config",
+            &win_path(&config),
+            "--audit-log",
+            &win_path(&audit),
+            "--poll-ms",
+            "200",
+            "--socket",
+            &pipe,
+            "--state-dir",
+            &win_path(&state),
+        ],
+    );
+    let mut tool = spawn("AnyDesk.exe", &["60"]);
+    d.wait_for(
+        |r| r["event"] == "allowed" && is_record_for(r, "AnyDesk.exe"),
+        Duration::from_secs(10),
+    )
+    .expect("AnyDesk.exe not admitted inside its window");
+    let out = run(wine("varco.exe").args(["panic", "--socket", &pipe]));
+    assert!(
+        out.status.success(),
+        "varco.exe panic failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        exits_within(&mut tool, Duration::from_secs(3)),
+        "the panic left AnyDesk.exe running"
+    );
+    let r = d
+        .wait_for(|r| r["event"] == "panic", Duration::from_secs(10))
+        .expect("no panic record");
+    assert_eq!(r["windows"], serde_json::json!(["INC-WPANIC"]), "{r}");
+    assert!(
+        r["user"].as_str().is_some_and(|u| u.starts_with("S-1-5-")),
+        "{r}"
+    );
+    assert!(state.join("suspension.json").exists());
+    let out = run(wine("varco.exe").args(["resume", "--socket", &pipe]));
+    assert!(
+        out.status.success(),
+        "varco.exe resume failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.wait_for(|r| r["event"] == "resumed", Duration::from_secs(10))
+        .expect("no resumed record");
+}

@@ -66,6 +66,23 @@ pub enum Event {
     /// SHA-256 of the last one, sent out regularly so that a log cut short
     /// afterwards shows.
     ChainHead,
+    /// A window with remote tools running under it is about to end: the
+    /// operator was warned (`window`, `tools`, `until` = the end).
+    WindowEnding,
+    /// The operator pressed the panic button: every remote tool stopped,
+    /// the open windows suspended (`user`/`uid` from the OS, `windows`,
+    /// `until`).
+    Panic,
+    /// An administrator lifted the suspension, or it lapsed (`reason`).
+    Resumed,
+    /// A peer not listed in the window connected; the tool was stopped
+    /// (`peer_id`, `peer_alias`).
+    UnlistedPeer,
+    /// A window lists `peers` but the tool's log cannot be read, so who
+    /// connects cannot be checked; the window's other rules still apply.
+    PeerUnverifiable,
+    /// A tool a window admitted exited by itself: the end of its session.
+    Exited,
 }
 
 impl Event {
@@ -86,6 +103,12 @@ impl Event {
             Event::FetchFailed => "fetch_failed",
             Event::FetchRecovered => "fetch_recovered",
             Event::ChainHead => "chain_head",
+            Event::WindowEnding => "window_ending",
+            Event::Panic => "panic",
+            Event::Resumed => "resumed",
+            Event::UnlistedPeer => "unlisted_peer",
+            Event::PeerUnverifiable => "peer_unverifiable",
+            Event::Exited => "exited",
         }
     }
 }
@@ -297,6 +320,26 @@ pub struct Record {
     /// place that knows what it wrote last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<String>,
+    /// The URL the executable was downloaded from, when the file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The ID of the peer that connected (`unlisted_peer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_id: Option<String>,
+    /// The name that peer gave itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_alias: Option<String>,
+    /// The tools running under a window (`window_ending`) or stopped by a
+    /// panic (`panic`), by display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
+    /// The windows a panic suspended (`["*"]`: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<String>>,
+    /// When a window ends (`window_ending`) or a suspension lapses
+    /// (`panic`; absent: only `varco resume` lifts it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<RecordTime>,
 }
 
 impl Record {
@@ -338,6 +381,12 @@ impl Record {
             chain_lines: None,
             chain_head: None,
             prev: None,
+            origin: None,
+            peer_id: None,
+            peer_alias: None,
+            tools: None,
+            windows: None,
+            until: None,
         }
     }
 

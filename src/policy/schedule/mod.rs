@@ -14,9 +14,27 @@ mod parse;
 
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp, ToSpan};
 
 pub use parse::parse;
+
+/// How long before a window ends the operator is warned, unless the file
+/// says otherwise.
+pub const DEFAULT_WARN_BEFORE_END: SignedDuration = SignedDuration::from_mins(10);
+
+/// How long the panic button keeps the windows it closed shut
+/// (`[panic] until`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanicUntil {
+    /// Until the next calendar day in the file's zone, or an earlier
+    /// `varco resume`: the default, so an office is not left without
+    /// maintenance because nobody with root was around.
+    #[default]
+    NextDay,
+    /// Until an administrator runs `varco resume`.
+    Resume,
+}
 
 /// What happens to a remote tool that starts outside every window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -161,6 +179,14 @@ pub struct MaintenanceWindow {
     pub ticket: Option<String>,
     /// Free text for IT.
     pub note: Option<String>,
+    /// How long before an opening ends the operator is warned (zero: not).
+    pub warn_before_end: SignedDuration,
+    /// The IDs of the technician's AnyDesk/TeamViewer installations;
+    /// `None`: any peer.
+    pub peers: Option<Vec<String>>,
+    /// Refuse copies started from Downloads, Desktop, temporary folders or
+    /// carrying download provenance.
+    pub installed_only: bool,
 }
 
 /// One concrete opening of a window, in absolute time.
@@ -194,6 +220,8 @@ pub struct Schedule {
     pub notify_allowed: bool,
     /// Syslog forwarding.
     pub log: LogSettings,
+    /// How long a panic suspends the windows it closed.
+    pub panic_until: PanicUntil,
     /// The windows, in file order.
     pub windows: Vec<MaintenanceWindow>,
     /// The file's release number (`serial = N`): a signed file must carry
@@ -217,6 +245,7 @@ impl Schedule {
             contact: Contact::default(),
             notify_allowed: true,
             log: LogSettings::default(),
+            panic_until: PanicUntil::default(),
             windows: Vec::new(),
             serial: None,
             expires: None,
@@ -250,6 +279,62 @@ impl Schedule {
             .iter()
             .filter(|w| w.admits(tool))
             .find_map(|w| w.opening_at(&self.timezone, now).map(|o| (w, o)))
+    }
+
+    /// The windows open at `now` whose warning time has come: `now` lies
+    /// within `warn_before_end` of the opening's end.
+    pub fn ending_soon(&self, now: Timestamp) -> Vec<(&MaintenanceWindow, Opening)> {
+        self.open_at(now)
+            .into_iter()
+            .filter(|(w, o)| {
+                !w.warn_before_end.is_zero()
+                    && o.end.as_second() - now.as_second() <= w.warn_before_end.as_secs()
+            })
+            .collect()
+    }
+
+    /// Every opening of every window that overlaps `[from, to)`, in time
+    /// order: what the contract report lists.
+    pub fn openings_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<(&MaintenanceWindow, Opening)> {
+        let mut out = Vec::new();
+        for w in &self.windows {
+            match &w.when {
+                When::Once { start, end } => {
+                    if *start < to && *end > from {
+                        out.push((
+                            w,
+                            Opening {
+                                start: *start,
+                                end: *end,
+                            },
+                        ));
+                    }
+                }
+                When::Weekly { .. } => {
+                    let first = from.to_zoned_datetime(self.timezone.clone()).date();
+                    let mut day = first.yesterday().unwrap_or(first);
+                    let last = to.to_zoned_datetime(self.timezone.clone()).date();
+                    while day <= last {
+                        if let Some(o) = w.weekly_opening_on(&self.timezone, day)
+                            && o.start < to
+                            && o.end > from
+                        {
+                            out.push((w, o));
+                        }
+                        match day.tomorrow() {
+                            Ok(next) => day = next,
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|(w, o)| (o.start, w.id.clone()));
+        out
     }
 
     /// Every window open at `now` (none once the file has expired).
@@ -362,7 +447,7 @@ impl MaintenanceWindow {
 /// change (02:30 on the last Sunday of March in Rome) is read as the same
 /// clock reading after the change (03:30); a time that happens twice in
 /// autumn is read as the first one, so a window never loses its first hour.
-pub(crate) fn local_instant(tz: &TimeZone, dt: DateTime) -> Option<Timestamp> {
+pub fn local_instant(tz: &TimeZone, dt: DateTime) -> Option<Timestamp> {
     tz.to_ambiguous_timestamp(dt).compatible().ok()
 }
 

@@ -15,16 +15,28 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use toml::value::Datetime;
 
+use jiff::SignedDuration;
+
 use super::{
-    Contact, DEFAULT_TIMEZONE, FACILITIES, LogSettings, MaintenanceWindow, Mode, Remote, Schedule,
-    Tools, Transport, When, local_instant,
+    Contact, DEFAULT_TIMEZONE, DEFAULT_WARN_BEFORE_END, FACILITIES, LogSettings, MaintenanceWindow,
+    Mode, PanicUntil, Remote, Schedule, Tools, Transport, When, local_instant,
 };
 use crate::policy::catalog::Catalog;
 use crate::policy::diagnostic::{Diagnostic, closest};
 
 const TOP_KEYS: &[&str] = &[
-    "serial", "expires", "mode", "timezone", "contact", "notify", "log", "window",
+    "serial",
+    "expires",
+    "mode",
+    "timezone",
+    "warn_before_end",
+    "contact",
+    "notify",
+    "log",
+    "panic",
+    "window",
 ];
+const PANIC_KEYS: &[&str] = &["until"];
 const LOG_KEYS: &[&str] = &["local", "remote", "facility"];
 /// The local syslog socket `local = true` means.
 const DEV_LOG: &str = "/dev/log";
@@ -43,6 +55,9 @@ const WINDOW_KEYS: &[&str] = &[
     "technician",
     "ticket",
     "note",
+    "warn_before_end",
+    "peers",
+    "installed_only",
 ];
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -141,6 +156,17 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Schedule, Vec<Diagnostic>>
         .map(|t| c.log(t))
         .unwrap_or_default();
 
+    let warn_before_end = root
+        .get("warn_before_end")
+        .and_then(|v| c.duration(v, "warn_before_end"))
+        .unwrap_or(DEFAULT_WARN_BEFORE_END);
+
+    let panic_until = root
+        .get("panic")
+        .and_then(|v| c.table(v, "[panic]"))
+        .map(|t| c.panic(t))
+        .unwrap_or_default();
+
     let mut windows = Vec::new();
     if let Some(v) = root.get("window") {
         match v.get_ref().as_array() {
@@ -151,7 +177,11 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Schedule, Vec<Diagnostic>>
                         continue;
                     };
                     let at = item.span();
-                    if let Some(w) = c.window(table, at.clone(), timezone.as_ref(), catalog) {
+                    let defaults = WindowDefaults {
+                        tz: timezone.as_ref(),
+                        warn_before_end,
+                    };
+                    if let Some(w) = c.window(table, at.clone(), &defaults, catalog) {
                         if let Some(first) = seen.get(&w.id) {
                             c.error(
                                 table.get("id").map(|v| v.span()),
@@ -184,6 +214,7 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Schedule, Vec<Diagnostic>>
             contact,
             notify_allowed,
             log,
+            panic_until,
             windows,
             serial,
             expires,
@@ -219,6 +250,53 @@ fn parse_remote(text: &str) -> Result<Remote, String> {
         host: host.to_string(),
         port,
     })
+}
+
+/// `"10m"`, `"90s"`, `"1h"`, `"1h30m"` or `"0"`: a length of time
+/// between zero and a day, as IT writes it in the windows file.
+pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(SignedDuration::ZERO);
+    }
+    let mut total: i64 = 0;
+    let mut number = String::new();
+    let mut units = 0;
+    for ch in t.chars() {
+        match ch {
+            '0'..='9' => number.push(ch),
+            'h' | 'm' | 's' => {
+                let n: i64 = number
+                    .parse()
+                    .map_err(|_| format!("a number is missing before `{ch}`"))?;
+                number.clear();
+                units += 1;
+                let secs = match ch {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                total = n
+                    .checked_mul(secs)
+                    .and_then(|x| total.checked_add(x))
+                    .ok_or("the length is too long")?;
+            }
+            other => return Err(format!("`{other}` is not a unit (use h, m or s)")),
+        }
+    }
+    if !number.is_empty() || units == 0 {
+        return Err("the unit is missing (e.g. 10m)".into());
+    }
+    if total > 24 * 3600 {
+        return Err("longer than a day".into());
+    }
+    Ok(SignedDuration::from_secs(total))
+}
+
+/// What a window takes from the top of the file unless it says otherwise.
+struct WindowDefaults<'a> {
+    tz: Option<&'a TimeZone>,
+    warn_before_end: SignedDuration,
 }
 
 struct Checker<'t> {
@@ -365,6 +443,79 @@ impl Checker<'_> {
         log
     }
 
+    fn duration(&mut self, v: &Value<'_>, what: &str) -> Option<SignedDuration> {
+        let text = self.string(v, what)?;
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(problem) => {
+                self.error(
+                    Some(v.span()),
+                    format!("{what} \"{text}\": {problem}"),
+                    format!(
+                        "write a length such as {what} = \"10m\" (h, m, s; \"0\" turns it off; at most a day)"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `[panic]`: how long the panic button suspends the windows.
+    fn panic(&mut self, t: &DeTable<'_>) -> PanicUntil {
+        self.unknown_keys(t, PANIC_KEYS, "in [panic]");
+        let Some(v) = t.get("until") else {
+            return PanicUntil::default();
+        };
+        match self.string(v, "until").as_deref() {
+            Some("next_day") => PanicUntil::NextDay,
+            Some("resume") => PanicUntil::Resume,
+            Some(other) => {
+                self.error(
+                    Some(v.span()),
+                    format!("until \"{other}\" is not known"),
+                    "write until = \"next_day\" (windows reopen the next calendar day) or until = \"resume\" (only `varco resume` by an administrator reopens them)",
+                );
+                PanicUntil::default()
+            }
+            None => PanicUntil::default(),
+        }
+    }
+
+    /// `peers`: the contractor's AnyDesk/TeamViewer IDs, digits only
+    /// (spaces, as the tools show them, are dropped).
+    fn peers(&mut self, v: &Value<'_>) -> Option<Vec<String>> {
+        let example = "[\"123456789\"]";
+        let Some(items) = v.get_ref().as_array() else {
+            self.type_error(v, "peers", "a list", example);
+            return None;
+        };
+        if items.is_empty() {
+            self.error(
+                Some(v.span()),
+                "`peers` is empty, so no technician could connect",
+                "list the IDs of the technician's AnyDesk or TeamViewer, or remove `peers` to accept any",
+            );
+            return None;
+        }
+        let mut ids = Vec::new();
+        for item in items {
+            let Some(text) = self.string(item, "peers") else {
+                continue;
+            };
+            let id: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            if id.len() < 6 || id.len() > 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+                self.error(
+                    Some(item.span()),
+                    format!("\"{text}\" is not an AnyDesk or TeamViewer ID"),
+                    "write the ID's digits as the tool shows them, e.g. \"123 456 789\" (an alias such as name@ad is chosen by whoever connects, so it proves nothing)",
+                );
+            } else {
+                ids.push(id);
+            }
+        }
+        Some(ids)
+    }
+
     fn table<'a, 'i>(&mut self, v: &'a Value<'i>, what: &str) -> Option<&'a DeTable<'i>> {
         let t = v.get_ref().as_table();
         if t.is_none() {
@@ -381,9 +532,10 @@ impl Checker<'_> {
         &mut self,
         t: &DeTable<'_>,
         at: Range<usize>,
-        tz: Option<&TimeZone>,
+        defaults: &WindowDefaults<'_>,
         catalog: &Catalog,
     ) -> Option<MaintenanceWindow> {
+        let tz = defaults.tz;
         let before = self.diags.len();
         self.unknown_keys(t, WINDOW_KEYS, "in [[window]]");
         let id = match t.get("id") {
@@ -412,6 +564,14 @@ impl Checker<'_> {
         let technician = self.opt_string(t, "technician");
         let ticket = self.opt_string(t, "ticket");
         let note = self.opt_string(t, "note");
+        let warn_before_end = match t.get("warn_before_end") {
+            Some(v) => self.duration(v, "warn_before_end"),
+            None => Some(defaults.warn_before_end),
+        };
+        let peers = t.get("peers").map(|v| self.peers(v));
+        let installed_only = t
+            .get("installed_only")
+            .is_some_and(|v| self.boolean(v, "installed_only").unwrap_or(false));
         if self.diags.len() > before {
             return None;
         }
@@ -422,6 +582,9 @@ impl Checker<'_> {
             technician,
             ticket,
             note,
+            warn_before_end: warn_before_end?,
+            peers: peers.flatten(),
+            installed_only,
         })
     }
 

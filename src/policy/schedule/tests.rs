@@ -1,4 +1,4 @@
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::policy::catalog::Catalog;
@@ -390,4 +390,116 @@ fn bad_serial_and_expires_are_errors_with_line_and_col() {
     );
     let errs = errors("serail = 3\n");
     assert!(errs[0].contains("did you mean `serial`?"), "{errs:#?}");
+}
+
+const ONE: &str = r#"[[window]]
+id = "INC-1"
+tools = ["anydesk"]
+start = 2025-11-26T14:00:00
+end = 2025-11-26T16:00:00
+"#;
+
+#[test]
+fn warn_before_end_defaults_to_ten_minutes_and_a_window_may_change_it() {
+    let s = parse_ok(ONE);
+    assert_eq!(s.windows[0].warn_before_end, DEFAULT_WARN_BEFORE_END);
+    let s = parse_ok(&format!("warn_before_end = \"5m\"\n{ONE}"));
+    assert_eq!(s.windows[0].warn_before_end, SignedDuration::from_mins(5));
+    let s = parse_ok(&format!(
+        "warn_before_end = \"5m\"\n{ONE}warn_before_end = \"1h30m\"\n"
+    ));
+    assert_eq!(s.windows[0].warn_before_end, SignedDuration::from_mins(90));
+    let s = parse_ok(&format!("{ONE}warn_before_end = \"0\"\n"));
+    assert!(s.windows[0].warn_before_end.is_zero());
+}
+
+#[test]
+fn the_warning_time_comes_within_warn_before_end_of_the_end() {
+    let s = parse_ok(ONE); // 14:00-16:00 Rome = 13:00-15:00 UTC
+    assert!(s.ending_soon(at("2025-11-26T14:49:59Z")).is_empty());
+    assert_eq!(s.ending_soon(at("2025-11-26T14:50:00Z")).len(), 1);
+    assert!(s.ending_soon(at("2025-11-26T15:00:00Z")).is_empty());
+}
+
+#[test]
+fn operator_fields_are_checked_with_line_and_column() {
+    let text = r#"warn_before_end = "10 minutes"
+
+[panic]
+until = "tomorrow"
+
+[[window]]
+id = "INC-1"
+tools = ["anydesk"]
+start = 2025-11-26T14:00:00
+end = 2025-11-26T16:00:00
+warn_before_end = 10
+peers = ["123 456 789", "mario@ad", ""]
+installed_only = "yes"
+"#;
+    let errs = errors(text);
+    for w in [
+        "f.toml:1:19: warn_before_end \"10 minutes\": ` ` is not a unit",
+        "f.toml:4:9: until \"tomorrow\" is not known",
+        "f.toml:11:19: `warn_before_end` must be text in quotes",
+        "f.toml:12:25: \"mario@ad\" is not an AnyDesk or TeamViewer ID",
+        "f.toml:12:37: \"\" is not an AnyDesk or TeamViewer ID",
+        "f.toml:13:18: `installed_only` must be true or false",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in {errs:#?}"
+        );
+    }
+    assert!(errors(&format!("{ONE}peers = []\n"))[0].contains("`peers` is empty"));
+    assert!(errors("warn_before_end = \"25h\"\n")[0].contains("longer than a day"));
+}
+
+#[test]
+fn peers_installed_only_and_panic_read_back() {
+    let s = parse_ok(&format!(
+        "[panic]\nuntil = \"resume\"\n\n{ONE}peers = [\"123 456 789\", \"1234567890\"]\ninstalled_only = true\n"
+    ));
+    assert_eq!(s.panic_until, PanicUntil::Resume);
+    let w = &s.windows[0];
+    assert_eq!(
+        w.peers.as_deref(),
+        Some(&["123456789".to_string(), "1234567890".to_string()][..])
+    );
+    assert!(w.installed_only);
+    assert_eq!(parse_ok(ONE).panic_until, PanicUntil::NextDay);
+    assert_eq!(parse_ok(ONE).windows[0].peers, None);
+}
+
+#[test]
+fn openings_between_lists_each_occurrence_once() {
+    let s = parse_ok(
+        r#"[[window]]
+id = "weekly"
+tools = ["*"]
+days = ["tue", "thu"]
+from = "18:00"
+to = "20:00"
+
+[[window]]
+id = "once"
+tools = ["anydesk"]
+start = 2025-11-26T14:00:00
+end = 2025-11-26T16:00:00
+"#,
+    );
+    // Monday 24 to Sunday 30 November 2025.
+    let got: Vec<(String, Timestamp)> = s
+        .openings_between(at("2025-11-23T23:00:00Z"), at("2025-11-30T23:00:00Z"))
+        .into_iter()
+        .map(|(w, o)| (w.id.clone(), o.start))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("weekly".to_string(), at("2025-11-25T17:00:00Z")),
+            ("once".to_string(), at("2025-11-26T13:00:00Z")),
+            ("weekly".to_string(), at("2025-11-27T17:00:00Z")),
+        ]
+    );
 }

@@ -13,7 +13,10 @@ mod registry;
 mod security;
 
 pub use eventlog::{EventLog, Severity};
-pub use pipe::{PipeListener, connect_pipe, current_session, pipe_name, session_of, sessions};
+pub use pipe::{
+    PipeListener, connect_control, connect_pipe, current_session, pipe_client, pipe_name,
+    session_of, sessions,
+};
 pub use registry::{RegValue, delete_machine_key, delete_machine_value, set_machine_value};
 pub use security::{
     create_protected_dir, dir_untrusted_reason, protect_dir, read_trusted, untrusted_reason,
@@ -262,6 +265,12 @@ pub fn is_local_system() -> bool {
 /// valid only during the call.
 pub(crate) fn with_token_user<T>(f: impl FnOnce(PSID) -> T) -> io::Result<T> {
     let token = current_token().ok_or_else(io::Error::last_os_error)?;
+    with_user_of(&token, f)
+}
+
+/// Calls `f` with the SID of the account `token` belongs to, valid only
+/// during the call.
+pub(crate) fn with_user_of<T>(token: &Handle, f: impl FnOnce(PSID) -> T) -> io::Result<T> {
     let mut buf = [0u8; 256];
     let mut len = 0u32;
     // SAFETY: the token is live; the buffer and its length are valid.
@@ -282,6 +291,17 @@ pub(crate) fn with_token_user<T>(f: impl FnOnce(PSID) -> T) -> io::Result<T> {
     // array's alignment.
     let user: TOKEN_USER = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
     Ok(f(user.User.Sid))
+}
+
+/// The SID (as text) of the account process `pid` runs as.
+pub(crate) fn process_user_sid(pid: u32) -> io::Result<String> {
+    let process = open(pid, PROCESS_QUERY_LIMITED_INFORMATION)?;
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: the process handle is live; the out-pointer is valid.
+    if unsafe { OpenProcessToken(process.raw(), TOKEN_QUERY, &mut token) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    with_user_of(&Handle::checked(token)?, security::sid_string)?
 }
 
 pub(crate) fn current_token() -> Option<Handle> {

@@ -83,7 +83,13 @@ impl PipeListener {
     pub fn create() -> io::Result<PipeListener> {
         let user = current_user_sid()?;
         let sddl = format!("D:P(A;;GA;;;SY)(A;;GA;;;{user})");
-        let name = wide(std::ffi::OsStr::new(&pipe_name(current_session()?)));
+        PipeListener::create_named(&pipe_name(current_session()?), sddl)
+    }
+
+    /// Creates the pipe `name` as its first instance with the access list
+    /// `sddl`. Fails if the name already exists (a squatter).
+    pub fn create_named(name: &str, sddl: String) -> io::Result<PipeListener> {
+        let name = wide(std::ffi::OsStr::new(name));
         let next = instance(&name, &sddl, true)?;
         Ok(PipeListener { name, sddl, next })
     }
@@ -151,6 +157,84 @@ fn instance(name: &[u16], sddl: &str, first: bool) -> io::Result<Handle> {
             &sa,
         )
     })
+}
+
+/// Who is at the other end of a server pipe `conn` that has been read
+/// from: their SID, and whether their token (as they connected, i.e.
+/// elevated or not) is in Administrators or is SYSTEM. Asked by
+/// impersonating them for the length of two calls.
+pub fn pipe_client(conn: &File) -> io::Result<(String, bool)> {
+    use windows_sys::Win32::Security::{
+        CheckTokenMembership, CreateWellKnownSid, IsWellKnownSid, RevertToSelf, TOKEN_QUERY,
+        WinBuiltinAdministratorsSid, WinLocalSystemSid,
+    };
+    use windows_sys::Win32::System::Pipes::ImpersonateNamedPipeClient;
+    use windows_sys::Win32::System::Threading::{GetCurrentThread, OpenThreadToken};
+
+    // SAFETY: the handle is a live, connected server pipe owned by `conn`.
+    if unsafe { ImpersonateNamedPipeClient(conn.as_raw_handle() as HANDLE) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: the pseudo-handle of this thread; "open as self" so the
+    // service's own rights open the token; valid out-pointer.
+    let opened = unsafe { OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, 1, &mut token) };
+    let open_error = io::Error::last_os_error();
+    // SAFETY: no arguments; ends the impersonation started above. If it
+    // failed the thread would keep the caller's rights: give up then.
+    if unsafe { RevertToSelf() } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if opened == 0 {
+        return Err(open_error);
+    }
+    let token = super::Handle::checked(token)?;
+    let (sid, system) = super::with_user_of(&token, |user| {
+        // SAFETY: the SID is valid during this call.
+        let system = unsafe { IsWellKnownSid(user, WinLocalSystemSid) } != 0;
+        sid_string(user).map(|sid| (sid, system))
+    })??;
+    let mut admins = [0u8; 68];
+    let mut admins_len = admins.len() as u32;
+    // SAFETY: the buffer is SECURITY_MAX_SID_SIZE bytes, as passed.
+    let built = unsafe {
+        CreateWellKnownSid(
+            WinBuiltinAdministratorsSid,
+            std::ptr::null_mut(),
+            admins.as_mut_ptr().cast(),
+            &mut admins_len,
+        )
+    } != 0;
+    let mut member = 0;
+    // SAFETY: an impersonation token from OpenThreadToken, the SID just
+    // built, a valid out-pointer.
+    let checked = built
+        && unsafe { CheckTokenMembership(token.raw(), admins.as_mut_ptr().cast(), &mut member) }
+            != 0;
+    Ok((sid, system || (checked && member != 0)))
+}
+
+/// The client's end of the control pipe: opens it after checking that
+/// the process serving it runs in session 0, where only services run, or
+/// as the caller themselves (a `varco run` of their own); anyone else
+/// serving the name is an impostor.
+pub fn connect_control(name: &str) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name)?;
+    let mut server = 0u32;
+    // SAFETY: the handle is a live pipe client handle owned by `file`.
+    if unsafe { GetNamedPipeServerProcessId(file.as_raw_handle() as HANDLE, &mut server) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let session = session_of(server)?;
+    if session == 0 || super::process_user_sid(server)? == current_user_sid()? {
+        return Ok(file);
+    }
+    Err(io::Error::other(format!(
+        "{name} is served from session {session} by another user, not by the varco service: not trusted"
+    )))
 }
 
 fn current_user_sid() -> io::Result<String> {
