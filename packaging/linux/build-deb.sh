@@ -60,7 +60,7 @@ EOF
 host=$(rustc -vV | sed -n 's/^host: //p')
 crates=$(cargo tree --locked -e normal,no-proc-macro --prefix none --target "$host" \
     --format '{p}|{l}|{r}' -p varco | sed 's/ (\*)$//' | grep -v '^varco ' | sort -u)
-dep5() { sed -e 's/^(\(.*\)) AND /\1, and /' -e 's/ OR / or /g' -e 's/ AND / and /g' \
+dep5() { sed -e 's/^(\(.*\)) AND /\1, and /' -e 's/ OR / or /g' -e 's/ AND / and /g' -e 's#/# or #g' \
     -e 's/Apache-2.0 WITH LLVM-exception/Apache-2.0 with LLVM exception/g'; }
 registry() { ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$1" 2>/dev/null | head -1; }
 {
@@ -84,6 +84,14 @@ registry() { ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$1" 2>/dev/null
         echo " ."
         sed -n '/LLVM Exceptions to the Apache 2.0 License/,$p' "$dir"/LICENSE-Apache-2.0_WITH_LLVM-exception |
             sed -e 's/^[[:space:]]*$/./' -e 's/^/ /'
+    fi
+    # The data licence of the bundled web PKI roots (URL mode), from the
+    # crate that carries it.
+    if grep -q 'CDLA-Permissive-2.0' <<<"$crates"; then
+        dir=$(registry "$(grep 'CDLA-Permissive-2.0' <<<"$crates" | head -1 | sed 's/ v/-/; s/|.*//')")
+        echo
+        echo "License: CDLA-Permissive-2.0"
+        sed -e 's/^#* *//' -e 's/^[[:space:]]*$/./' -e 's/^/ /' "$dir"/LICENSE
     fi
     if grep -q 'Unicode-3.0' <<<"$crates"; then
         dir=$(registry "$(grep 'Unicode-3.0' <<<"$crates" | head -1 | sed 's/ v/-/; s/|.*//')")

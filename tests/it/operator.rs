@@ -168,7 +168,8 @@ fn the_panic_button_stops_tools_inside_a_window_and_only_root_reopens_it() {
         .expect("no record of the stop");
     assert!(stop["reason"].as_str().unwrap().contains("panic"), "{stop}");
     // One message for the whole panic, not one per tool.
-    assert_eq!(stop["not_notified"], "in_summary", "{stop}");
+    let notice = d.notice_of(&stop);
+    assert_eq!(notice["not_notified"], "in_summary", "{notice}");
 
     // The caller tells the operator to start it again: refused.
     let mut again = spawn(&tool);

@@ -1076,10 +1076,11 @@ fn service_install_moves_a_folder_a_user_made_aside_and_creates_its_own() {
             .unwrap()
             .contains("PLANTED")
     );
-    let example = std::fs::read_to_string(dir.join("approved-windows.toml")).unwrap();
+    // The one install writes: no window at all.
+    let written = std::fs::read_to_string(dir.join("approved-windows.toml")).unwrap();
     assert_eq!(
-        example,
-        std::fs::read_to_string(root().join("config/approved-windows.example.toml")).unwrap(),
+        written,
+        std::fs::read_to_string(root().join("config/approved-windows.default.toml")).unwrap(),
         "the planted file stayed in force"
     );
     // (Wine keeps no owner set by install, so whether the new folder is the

@@ -105,7 +105,10 @@ mod tests {
         // Truncated in place.
         std::fs::write(&p, "three\n").unwrap();
         assert_eq!(f.poll().unwrap(), ["three\n"]);
-        // Rotated: renamed away, a new file under the name.
+        // Rotated: the writer closes the file, renames it away and starts
+        // a new one under the name (Windows renames no file its writer
+        // still holds open without delete sharing).
+        drop(w);
         std::fs::rename(&p, dir.join("ad.trace.old")).unwrap();
         std::fs::write(&p, "four\n").unwrap();
         assert_eq!(f.poll().unwrap(), ["four\n"]);
