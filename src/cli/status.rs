@@ -175,12 +175,27 @@ fn source_status(audit_log: &Path) {
         .filter(|r| matches!(r.event, Event::Started | Event::Stopped))
         .last();
     match last {
-        Some(r) if r.event == Event::Started => println!(
-            "daemon: source {} since {} — {}",
-            r.source.map_or("?", |s| s.as_str()),
-            r.time,
-            r.reason.as_deref().unwrap_or("")
-        ),
+        Some(r) if r.event == Event::Started => {
+            // Records before two sources ran name one `source` only.
+            let names = match &r.sources {
+                Some(all) if !all.is_empty() => all
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                _ => r.source.map_or("?", |s| s.as_str()).to_string(),
+            };
+            let word = if names.contains(" + ") {
+                "sources"
+            } else {
+                "source"
+            };
+            println!(
+                "daemon: {word} {names} since {} — {}",
+                r.time,
+                r.reason.as_deref().unwrap_or("")
+            )
+        }
         Some(r) => println!(
             "daemon: stopped at {} ({})",
             r.time,

@@ -5,8 +5,10 @@
 //! (identification, then the decision) and report the remote tools; the
 //! daemon carries each decision out — the kill first — and only then has
 //! it recorded and told ([`tell`]). Once a second it re-reads IT's files
-//! ([`reload`]) and decides again on the tools it admitted, so a
-//! maintenance session does not outlive its window, and checks the wall
+//! ([`reload`]); when a window has closed or the policy changed it decides
+//! every running process again from a full walk of the process table
+//! ([`walk`]), so a maintenance session does not outlive its window even
+//! when its tool daemonized; and it checks the wall
 //! clock for jumps ([`crate::sys::clock`]): decisions, here and in the
 //! sources, are taken on that one clock, which never goes back.
 
@@ -17,6 +19,7 @@ mod peers;
 pub mod reload;
 pub mod state;
 pub mod tell;
+mod walk;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -185,7 +188,7 @@ async fn run_async(
         options.config.describe(),
     );
 
-    let source = source::select(
+    let sources = source::select(
         &source::Settings {
             choice: options.source,
             poll: options.poll,
@@ -193,14 +196,35 @@ async fn run_async(
         },
         &policy,
     );
-    let (kind, reason) = (source.kind(), source.reason());
+    let kinds: Vec<_> = sources.iter().map(|s| s.kind()).collect();
+    let kind = kinds[0];
+    let reason = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match i {
+            0 => s.reason(),
+            _ => format!("beside it, {}: {}", s.kind().as_str(), s.reason()),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
     // Started at once: a fanotify source has marked filesystems, and execs
-    // wait for its loop.
+    // wait for its loop. Each source says when it stops: enforcement is
+    // then partly off, and the daemon exits so the service manager
+    // restarts it.
     let (tx, mut rx) = mpsc::channel::<Observation>(4096);
-    std::thread::Builder::new()
-        .name(format!("varco-source-{}", kind.as_str()))
-        .spawn(move || source.run(tx))?;
-    teller.started(&policy.current(), kind, &reason);
+    let (stopped_tx, mut stopped_rx) = mpsc::channel::<source::SourceKindStopped>(4);
+    for source in sources {
+        let (tx, stopped_tx) = (tx.clone(), stopped_tx.clone());
+        let kind = source.kind();
+        std::thread::Builder::new()
+            .name(format!("varco-source-{}", kind.as_str()))
+            .spawn(move || {
+                source.run(tx);
+                let _ = stopped_tx.blocking_send(source::SourceKindStopped(kind));
+            })?;
+    }
+    drop((tx, stopped_tx));
+    teller.started(&policy.current(), &kinds, &reason);
     for change in problems {
         tell_change(&mut teller, &policy, change, &syslog_control);
     }
@@ -223,6 +247,9 @@ async fn run_async(
 
     let mut daemon = Daemon {
         judge: Judge::new(policy.clone()),
+        seen_policy: policy.current(),
+        open_windows: Vec::new(),
+        decided: walk::Decided::default(),
         policy,
         teller,
         admitted: Vec::new(),
@@ -230,8 +257,10 @@ async fn run_async(
         warnings: ending::Warnings::default(),
         peers,
     };
+    daemon.policy_moved(sys::clock::now());
     // Under systemd (Type=notify): ready only now, with marks in place.
-    let status = format!("enforcing with {}: {reason}", kind.as_str());
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let status = format!("enforcing with {}: {reason}", names.join(" + "));
     for state in [sd_notify::State::Status(&status), sd_notify::State::Ready] {
         if let Err(e) = sd_notify::notify(state) {
             tracing::warn!("cannot tell systemd {state:?}: {e}");
@@ -254,6 +283,9 @@ async fn run_async(
                 Some(obs) => daemon.observe(obs),
                 None => break Err(DaemonError::SourceStopped(kind.as_str())),
             },
+            Some(stopped) = stopped_rx.recv() => {
+                break Err(DaemonError::SourceStopped(stopped.0.as_str()));
+            }
             Some(incoming) = control_rx.recv() => daemon.control(incoming),
             Some(report) = peer_rx.recv() => daemon.peer_report(report),
             _ = tick.tick() => {
@@ -267,7 +299,12 @@ async fn run_async(
                 }
                 let now = sys::clock::now();
                 daemon.expire_suspension(now);
-                daemon.recheck_admitted();
+                match daemon.policy_moved(now) {
+                    Some(why) => {
+                        daemon.decide_everything(walk::Why::PolicyChanged(why));
+                    }
+                    None => daemon.recheck_admitted(),
+                }
                 daemon.warn_before_end(now);
                 daemon.watch_peers();
             }
@@ -314,6 +351,15 @@ struct Daemon {
     policy: SharedPolicy,
     /// For the re-decisions when windows close.
     judge: Judge,
+    /// The policy in force at the last tick: when it is replaced
+    /// (reload, catalog, panic), everything is decided again.
+    seen_policy: std::sync::Arc<crate::policy::Policy>,
+    /// The windows open at the last tick: when one closes, everything is
+    /// decided again.
+    open_windows: Vec<String>,
+    /// What was recorded per process, so two sources seeing one start
+    /// make one record.
+    decided: walk::Decided,
     teller: Teller,
     /// Tools running inside a window, decided again when windows close.
     admitted: Vec<(ProcessFacts, Decision)>,
@@ -328,16 +374,37 @@ struct Daemon {
 impl Daemon {
     fn observe(&mut self, obs: Observation) {
         match obs {
-            Observation::Started { facts, decision } => {
-                let _ = self.carry_out(facts, decision, None);
+            Observation::Started {
+                facts,
+                decision,
+                source,
+            } => {
+                // Seen already by the other source with the same verdict
+                // (fanotify before the exec, the proc connector after):
+                // one record. A blocked tool still running is stopped
+                // again whatever was recorded.
+                let alive = || sys::start_marker(facts.pid) == Some(facts.start_marker);
+                if self.decided.already(&facts, &decision)
+                    && (decision.verdict != Verdict::Blocked || !alive())
+                {
+                    return;
+                }
+                let _ = self.carry_out_from(facts, decision, None, false, Some(source));
+            }
+            Observation::Lost { source, reason } => {
+                self.teller
+                    .events_lost(&self.policy.current(), source, reason);
+                self.decide_everything(walk::Why::EventsLost);
             }
             Observation::Unjudged { facts, error } => {
                 self.teller
                     .identify_error(&self.policy.current(), &facts, &error);
             }
             Observation::Enforced { facts, decision } => {
+                self.decided.remember(&facts, &decision);
                 let told = Told {
                     before_start: true,
+                    source: Some(crate::facts::SourceKind::Fanotify),
                     ..Told::default()
                 };
                 self.teller
@@ -366,6 +433,20 @@ impl Daemon {
         reason: Option<String>,
         in_summary: bool,
     ) -> Option<Outcome> {
+        self.carry_out_from(facts, decision, reason, in_summary, None)
+    }
+
+    /// [`Daemon::carry_out_told`], naming the source that saw the process
+    /// (`None`: the daemon's own re-decision).
+    fn carry_out_from(
+        &mut self,
+        facts: ProcessFacts,
+        decision: Decision,
+        reason: Option<String>,
+        in_summary: bool,
+        source: Option<crate::facts::SourceKind>,
+    ) -> Option<Outcome> {
+        self.decided.remember(&facts, &decision);
         let outcome = (decision.verdict == Verdict::Blocked).then(|| stop::stop(&facts));
         let result = outcome.clone();
         if let Some(Outcome::NotStopped { error }) = &outcome {
@@ -380,6 +461,7 @@ impl Daemon {
             reason,
             before_start: false,
             in_summary,
+            source,
         };
         self.teller
             .decision(&self.policy.current(), &facts, &decision, told);
@@ -396,7 +478,11 @@ impl Daemon {
         if self.admitted.is_empty() {
             return;
         }
-        let now = sys::clock::now();
+        self.recheck_admitted_at(sys::clock::now());
+    }
+
+    /// [`Daemon::recheck_admitted`] at `now`.
+    fn recheck_admitted_at(&mut self, now: jiff::Timestamp) {
         let admitted = std::mem::take(&mut self.admitted);
         for (facts, before) in admitted {
             if sys::start_marker(facts.pid) != Some(facts.start_marker) {
@@ -405,7 +491,8 @@ impl Daemon {
                 self.teller.exited(&self.policy.current(), &facts, &before);
                 continue;
             }
-            match self.judge.judge(&facts, now) {
+            let mut facts = facts;
+            match self.judge.judge_process(&mut facts, now) {
                 Some(d) if d.verdict == Verdict::Allowed => self.admitted.push((facts, d)),
                 Some(d) => {
                     let window = before.window.map(|w| w.id).unwrap_or_default();

@@ -17,7 +17,6 @@ use jiff::Timestamp;
 use super::Daemon;
 use super::tell::PanicDone;
 use crate::control::{Answer, Caller, Incoming, Request};
-use crate::decide::Verdict;
 use crate::policy::suspension::{Suspended, Suspension};
 
 /// The file, in the state folder, that keeps a suspension across restarts.
@@ -168,19 +167,9 @@ impl Daemon {
     }
 
     /// Decides again on every running process under the suspension just
-    /// set and stops every remote tool; returns the names of those stopped.
-    /// The tools admitted so far are among them: the admitted list is
-    /// emptied first, so none is decided twice.
-    fn stop_every_tool(&mut self, caller: &Caller, now: Timestamp) -> Vec<String> {
-        self.admitted.clear();
-        let running = match crate::source::scan::Watcher::new() {
-            Ok(mut w) => w.new_processes(),
-            Err(e) => {
-                tracing::error!("panic: cannot list processes: {e}");
-                Vec::new()
-            }
-        };
-        let me = std::process::id();
+    /// set (the walk that window closes and reloads use too) and stops
+    /// every remote tool; returns the names of those stopped.
+    fn stop_every_tool(&mut self, caller: &Caller, _now: Timestamp) -> Vec<String> {
         let reason = format!(
             "panic button pressed by {}",
             caller
@@ -189,22 +178,7 @@ impl Daemon {
                 .or_else(|| caller.uid.map(|u| format!("uid {u}")))
                 .unwrap_or_else(|| "an unknown user".into())
         );
-        let mut stopped = Vec::new();
-        for facts in running.into_iter().filter(|f| f.pid != me) {
-            let Some(decision) = self.judge.judge(&facts, now) else {
-                continue;
-            };
-            if decision.verdict == Verdict::Allowed {
-                self.admitted.push((facts, decision));
-                continue;
-            }
-            let name = decision.tool_name.clone();
-            let outcome = self.carry_out_told(facts, decision, Some(reason.clone()), true);
-            if outcome.is_some_and(|o| o.is_stopped()) && !stopped.contains(&name) {
-                stopped.push(name);
-            }
-        }
-        stopped
+        self.decide_everything(super::walk::Why::Panic(reason))
     }
 
     /// Lifts the suspension (the caller was checked to be an

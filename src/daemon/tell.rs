@@ -92,6 +92,10 @@ pub struct Told {
     /// The operator is told about this tool in one summary (the panic
     /// confirmation), not by a notice of its own.
     pub in_summary: bool,
+    /// The source that saw the process; `None`: the daemon's own
+    /// re-decision (a window closed, a panic), named after the first
+    /// source running.
+    pub source: Option<SourceKind>,
 }
 
 /// What a panic did, for its record.
@@ -183,11 +187,14 @@ impl Teller {
         self.audit.path()
     }
 
-    /// The daemon started, watching with `source` for `reason`.
-    pub fn started(&mut self, policy: &Policy, source: SourceKind, reason: &str) {
+    /// The daemon started, watching with `sources` (the first is named
+    /// in `source`) for `reason`.
+    pub fn started(&mut self, policy: &Policy, sources: &[SourceKind], reason: &str) {
+        let source = sources.first().copied().unwrap_or(SourceKind::Scan);
         self.source = Some(source);
         let mut r = self.blank(Event::Started, policy);
         r.source = Some(source);
+        r.sources = Some(sources.to_vec());
         r.reason = Some(reason.to_string());
         r.config = Some(self.config.clone());
         r.version = Some(env!("CARGO_PKG_VERSION").to_string());
@@ -195,12 +202,30 @@ impl Teller {
         tracing::info!(
             "varco {} started: source {} ({}), windows file {}, mode {}, audit log {}",
             env!("CARGO_PKG_VERSION"),
-            source.as_str(),
+            sources
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
             reason,
             self.config,
             policy.mode().as_str(),
             self.audit.path().display()
         );
+    }
+
+    /// `source` lost process events (`reason` says how many and where);
+    /// written before the full walk that makes up for them.
+    pub fn events_lost(&self, policy: &Policy, source: SourceKind, reason: String) {
+        let mut r = self.blank(Event::EventsLost, policy);
+        r.source = Some(source);
+        r.reason = Some(reason);
+        tracing::warn!(
+            "{}: {}; deciding every running process again",
+            source.as_str(),
+            r.reason.as_deref().unwrap_or_default()
+        );
+        self.record(r);
     }
 
     /// An edited windows file is in force.
@@ -311,7 +336,7 @@ impl Teller {
         r.technician = decision.window.as_ref().and_then(|w| w.technician.clone());
         r.matched_by = Some(decision.matched_by);
         r.cmdline = (!facts.cmdline.is_empty()).then(|| facts.cmdline.join(" "));
-        r.source = self.source;
+        r.source = told.source.or(self.source);
         r.origin = decision.origin.clone();
         r.reason = told.reason.or_else(|| {
             decision

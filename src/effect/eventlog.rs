@@ -33,6 +33,7 @@ pub fn event_id(event: Event) -> u32 {
         Event::UnlistedPeer => 1018,
         Event::PeerUnverifiable => 1019,
         Event::Exited => 1020,
+        Event::EventsLost => 1021,
     }
 }
 
@@ -182,6 +183,11 @@ pub fn summary(r: &crate::effect::audit::Record) -> String {
             t.unwrap_or("a remote tool")
         ),
         (Event::Exited, Some(t)) => format!("varco: {t} exited (end of its session)"),
+        (Event::EventsLost, _) => format!(
+            "varco: {} lost process events; every running process decided again — {}",
+            r.source.map_or("a source", |s| s.as_str()),
+            r.reason.as_deref().unwrap_or("")
+        ),
         (event, None) => format!("varco: {event:?}"),
     }
 }

@@ -195,7 +195,8 @@ fn severity(event: Event) -> u8 {
         | Event::Alerted
         | Event::ClockJump
         | Event::FetchFailed
-        | Event::PeerUnverifiable => 4, // warning
+        | Event::PeerUnverifiable
+        | Event::EventsLost => 4, // warning
         Event::Allowed | Event::FetchRecovered | Event::WindowEnding | Event::Resumed => 5, // notice
         Event::Started | Event::Stopped | Event::ConfigReloaded | Event::Exited => 6, // informational
         Event::Notice | Event::Fingerprint | Event::ChainHead => 6, // informational

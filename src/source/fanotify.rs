@@ -17,7 +17,11 @@
 //!   full), and a monitor thread logs the counters;
 //! - denies only a catalog match outside its window; any internal error
 //!   (unreadable path, unknown layout) allows, and varco's own process and
-//!   executable are always allowed;
+//!   executable are always allowed. Allowing is not letting through: the
+//!   post-exec source that always runs beside this one (see
+//!   [`super::select`]) decides every exec again on what actually runs, so
+//!   an exec this loop cannot judge (a path it cannot resolve, a file with
+//!   no name) is left to it, counted, never silently admitted;
 //! - is watched: if it stops making progress for [`STALL`], the monitor
 //!   aborts the daemon. When the group's descriptor closes (exit, crash,
 //!   abort, `kill -9`) the kernel allows every pending and future exec, and
@@ -27,18 +31,28 @@
 //! A file only root can change or rename is allowed once and then not
 //! asked about again until its content changes (an inode ignore mark the
 //! kernel clears on write), so the programs a workstation runs all day add
-//! nothing to their exec. The catalog is embedded; a future catalog reload
-//! must flush these marks.
+//! nothing to their exec. When IT's catalog changes, these marks are
+//! flushed (and the identification cache forgotten) before the next
+//! answer: a file once judged harmless may be a tool under the new one.
 //!
 //! # What is identified
 //! The name of the file being executed (from the event's descriptor) and,
 //! for scripts, the script itself: executing `./AnyDesk` with a `#!` line
 //! produces an event for the script file and one for its interpreter, and
-//! the script's name is enough to refuse it. A tool passed as an argument
-//! to an interpreter (`sh ./AnyDesk`) is not an exec of that file and is
-//! not seen here. Identification by content (a renamed copy) reads the file
-//! by its path today; the event holds the file open ([`ExecEvent::file`]),
-//! which is where a race-free read belongs.
+//! the script's name is enough to refuse it. Content (a renamed copy) is
+//! read through the event's own descriptor ([`ExecEvent::open_file`]), so
+//! a rename or a swap after the exec began changes nothing. A tool passed
+//! as an argument to an interpreter (`sh ./AnyDesk`) or mapped by the
+//! dynamic loader (`ld-linux-x86-64.so.2 ./AnyDesk`) is not an exec of
+//! that file: the post-exec source decides those on the program that
+//! runs.
+//!
+//! # Lost events
+//! When the kernel's queue overflows it allows the execs it could not
+//! queue and reports `FAN_Q_OVERFLOW`; an observation the daemon's full
+//! queue cannot take is lost too. Either way the daemon is sent
+//! [`Observation::Lost`] (retried until its queue takes it): it records
+//! `events_lost` and decides every running process again.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek};
@@ -101,6 +115,13 @@ struct Stats {
     dropped: AtomicU64,
     /// Files the kernel no longer asks about (see `allow_ordinary`).
     skipped: AtomicU64,
+    /// Execs whose file could not be named or read, allowed here and left
+    /// to the post-exec source.
+    left_to_post_exec: AtomicU64,
+    /// Queue overflows the kernel reported.
+    overflows: AtomicU64,
+    /// Events or observations lost since the daemon was last told.
+    lost: AtomicU64,
     /// Slowest answer, in microseconds from read to answer.
     slowest_us: AtomicU64,
     done: AtomicBool,
@@ -219,6 +240,7 @@ impl ProcessSource for Fanotify {
         }
         let me = Me::new();
         let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
+        let mut catalog = policy.current().catalog_generation;
         // At most ~170 events (each with an open descriptor) per read: the
         // kernel refuses an exec whose descriptor it cannot install, so a
         // read must never approach the open-file limit.
@@ -246,6 +268,11 @@ impl ProcessSource for Fanotify {
             if let Err(e) = group.read(&mut buf, &mut batch) {
                 break Some(format!("reading events failed: {e}"));
             }
+            let generation = policy.current().catalog_generation;
+            if generation != catalog {
+                catalog = generation;
+                flush_ignore_marks(&group, &stats);
+            }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 for ev in batch.drain(..) {
                     answer(ev, &me, &mut judge, &events, &stats);
@@ -256,6 +283,7 @@ impl ProcessSource for Fanotify {
             if outcome.is_err() {
                 stats.allowed_on_error.fetch_add(1, Ordering::Relaxed);
             }
+            tell_lost(&events, &stats);
             stats
                 .slowest_us
                 .fetch_max(read_at.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -290,6 +318,8 @@ impl Me {
 /// Answers one event; the only place that denies.
 fn answer(ev: ExecEvent, me: &Me, judge: &mut Judge, events: &Sender<Observation>, stats: &Stats) {
     if ev.is_overflow() {
+        stats.overflows.fetch_add(1, Ordering::Relaxed);
+        stats.lost.fetch_add(1, Ordering::Relaxed);
         return;
     }
     stats.events.fetch_add(1, Ordering::Relaxed);
@@ -298,18 +328,33 @@ fn answer(ev: ExecEvent, me: &Me, judge: &mut Judge, events: &Sender<Observation
         let _ = ev.allow();
         return;
     }
-    let Some(path) = ev.path() else {
-        stats.allowed_on_error.fetch_add(1, Ordering::Relaxed);
-        let _ = ev.allow();
-        return;
-    };
-    if me.exe.as_deref() == Some(path.as_path()) {
+    let path = ev.path();
+    if path.is_some() && me.exe.as_deref() == path.as_deref() {
         let _ = ev.allow();
         return;
     }
-    let mut facts = procfs::pending_exec(pid, path);
-    let Some(decision) = judge.judge(&facts, crate::sys::clock::now()) else {
-        allow_ordinary(ev, facts.exe.as_deref(), stats);
+    // No descriptor (the kernel could not open the file for us): nothing
+    // to judge here; the post-exec source judges what runs.
+    let Some(file) = ev.open_file() else {
+        stats.left_to_post_exec.fetch_add(1, Ordering::Relaxed);
+        let _ = ev.allow();
+        return;
+    };
+    // A path the kernel cannot name (longer than a page): judged on its
+    // content through the descriptor; its name is for the post-exec
+    // source, which reads the process's command line.
+    let named = path.is_some();
+    let mut facts = match path {
+        Some(path) => procfs::pending_exec(pid, path),
+        None => procfs::pending_exec_unnamed(pid),
+    };
+    let Some(decision) = judge.judge_exe(&facts, file, crate::sys::clock::now()) else {
+        if named {
+            allow_ordinary(ev, facts.exe.as_deref(), stats);
+        } else {
+            stats.left_to_post_exec.fetch_add(1, Ordering::Relaxed);
+            let _ = ev.allow();
+        }
         return;
     };
     // A remote tool (rare): gather what the record and the notification
@@ -340,10 +385,47 @@ fn answer(ev: ExecEvent, me: &Me, judge: &mut Judge, events: &Sender<Observation
     let obs = if refused {
         Observation::Enforced { facts, decision }
     } else {
-        Observation::Started { facts, decision }
+        Observation::Started {
+            facts,
+            decision,
+            source: SourceKind::Fanotify,
+        }
     };
     if let Err(TrySendError::Full(_)) = events.try_send(obs) {
         stats.dropped.fetch_add(1, Ordering::Relaxed);
+        stats.lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Tells the daemon that events were lost since it was last told, without
+/// waiting: when its queue is full the count stays and the next batch (or
+/// idle wake) tries again.
+fn tell_lost(events: &Sender<Observation>, stats: &Stats) {
+    let lost = stats.lost.load(Ordering::Relaxed);
+    if lost == 0 {
+        return;
+    }
+    let obs = Observation::Lost {
+        source: SourceKind::Fanotify,
+        reason: format!(
+            "{lost} exec event(s) or observation(s) lost (kernel queue overflows so far: {}, observations the daemon's full queue could not take: {})",
+            stats.overflows.load(Ordering::Relaxed),
+            stats.dropped.load(Ordering::Relaxed)
+        ),
+    };
+    if events.try_send(obs).is_ok() {
+        stats.lost.fetch_sub(lost, Ordering::Relaxed);
+    }
+}
+
+/// Forgets which files the kernel need not ask about (after a catalog
+/// change). A failure is logged off this thread's hot path by the monitor
+/// (the counter), and the marks then lapse only with the files' content.
+fn flush_ignore_marks(group: &Group, stats: &Stats) {
+    if group.flush_ignore_marks().is_ok() {
+        stats.skipped.store(0, Ordering::Relaxed);
+    } else {
+        stats.allowed_on_error.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -376,12 +458,16 @@ fn report_running(policy: &SharedPolicy, events: &Sender<Observation>, stats: &S
     };
     let mut judge = Judge::new(policy.clone()).reporting_to(events.clone());
     let now = crate::sys::clock::now();
-    for facts in w.new_processes() {
-        if let Some(decision) = judge.judge(&facts, now)
-            && let Err(TrySendError::Full(_)) =
-                events.try_send(Observation::Started { facts, decision })
+    for mut facts in w.new_processes() {
+        if let Some(decision) = judge.judge_process(&mut facts, now)
+            && let Err(TrySendError::Full(_)) = events.try_send(Observation::Started {
+                facts,
+                decision,
+                source: SourceKind::Fanotify,
+            })
         {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
+            stats.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -409,7 +495,7 @@ fn spawn_monitor(stats: Arc<Stats>, epoch: Instant) {
                 let current = (
                     stats.denied.load(Ordering::Relaxed),
                     stats.allowed_on_error.load(Ordering::Relaxed),
-                    stats.dropped.load(Ordering::Relaxed),
+                    stats.dropped.load(Ordering::Relaxed) + stats.overflows.load(Ordering::Relaxed),
                 );
                 if current != last {
                     last = current;
@@ -423,15 +509,17 @@ fn log_stats(stats: &Stats) {
     let errors = stats.allowed_on_error.load(Ordering::Relaxed);
     let dropped = stats.dropped.load(Ordering::Relaxed);
     let line = format!(
-        "fanotify: {} exec events answered, {} system files no longer asked about, {} refused, {} allowed after an internal error, {} observations dropped (daemon queue full), slowest batch {} µs",
+        "fanotify: {} exec events answered, {} system files no longer asked about, {} refused, {} allowed after an internal error, {} left to the post-exec source (no name or descriptor), {} queue overflows, {} observations dropped (daemon queue full), slowest batch {} µs",
         stats.events.load(Ordering::Relaxed),
         stats.skipped.load(Ordering::Relaxed),
         stats.denied.load(Ordering::Relaxed),
         errors,
+        stats.left_to_post_exec.load(Ordering::Relaxed),
+        stats.overflows.load(Ordering::Relaxed),
         dropped,
         stats.slowest_us.load(Ordering::Relaxed)
     );
-    if errors > 0 || dropped > 0 {
+    if errors > 0 || dropped > 0 || stats.overflows.load(Ordering::Relaxed) > 0 {
         tracing::warn!("{line}");
     } else {
         tracing::info!("{line}");

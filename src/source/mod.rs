@@ -9,6 +9,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod fanotify;
+#[cfg(target_os = "linux")]
+pub mod launch;
 pub mod peer_log;
 #[cfg(target_os = "linux")]
 pub mod proc_connector;
@@ -40,6 +42,8 @@ pub enum Observation {
         facts: ProcessFacts,
         /// What must happen to it.
         decision: Decision,
+        /// The source that saw it.
+        source: SourceKind,
     },
     /// The source already enforced a decision itself, before the process
     /// could run (e.g. an exec denied by the kernel); the daemon records
@@ -58,6 +62,16 @@ pub enum Observation {
         facts: ProcessFacts,
         /// Why.
         error: IdentifyError,
+    },
+    /// Process starts may have gone unseen: the kernel's queue overflowed
+    /// (fanotify's `FAN_Q_OVERFLOW`, the proc connector's `ENOBUFS`) or
+    /// the daemon's queue could not take an observation. The daemon
+    /// records it and decides every running process again.
+    Lost {
+        /// The source that lost them.
+        source: SourceKind,
+        /// What was lost, for the record.
+        reason: String,
     },
 }
 
@@ -139,6 +153,55 @@ impl Judge {
         ))
     }
 
+    /// As [`Judge::judge_exe`], for an interpreter (`facts`) running the
+    /// script open as `script` (`facts.exe` names it): the script is
+    /// searched for the catalog's markers whatever its first bytes.
+    pub fn judge_script(
+        &mut self,
+        facts: &ProcessFacts,
+        script: &std::fs::File,
+        now: Timestamp,
+    ) -> Option<Decision> {
+        let policy = self.current();
+        let path = facts.exe.clone().unwrap_or_default();
+        let found = self
+            .identifier
+            .identify_script(&policy.catalog, facts, &path, script);
+        let found = self.settle(facts, found)?;
+        let provenance = provenance::of_open_file(facts, script);
+        let seen = Circumstances {
+            suspension: policy.suspension.as_ref(),
+            provenance: provenance.as_ref(),
+        };
+        Some(decide_in(
+            &found,
+            &policy.schedule,
+            policy.mode(),
+            now,
+            seen,
+        ))
+    }
+
+    /// Judges a running process on the program that actually runs in it
+    /// (Linux: `procfs::program_of` — the executable opened once, or the
+    /// program a loader or interpreter runs, a memfd by its name), and
+    /// makes `facts` name that program for the record. Where the
+    /// executable cannot be opened (elsewhere, or without the right),
+    /// judges `facts` as they are.
+    pub fn judge_process(&mut self, facts: &mut ProcessFacts, now: Timestamp) -> Option<Decision> {
+        #[cfg(target_os = "linux")]
+        if facts.pid != 0
+            && let Some(program) = procfs::program_of(facts)
+        {
+            return if program.script {
+                self.judge_script(facts, &program.file, now)
+            } else {
+                self.judge_exe(facts, &program.file, now)
+            };
+        }
+        self.judge(facts, now)
+    }
+
     /// What identification's answer means for the decision: content that
     /// could not be judged is reported, and decided as a tool no window
     /// admits when the error fails closed (a parser defect), as no tool
@@ -180,6 +243,10 @@ impl Judge {
     }
 }
 
+/// Sent by a source's thread when the source stopped watching.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceKindStopped(pub SourceKind);
+
 /// A watcher of process starts.
 pub trait ProcessSource: Send + 'static {
     /// Which source this is, for the audit log and `varco status`.
@@ -217,11 +284,18 @@ pub struct Settings {
     pub fanotify_only: Vec<PathBuf>,
 }
 
-/// Starts the best source allowed by `settings`. A source asked for
-/// explicitly that cannot work here steps down to the next one rather than
-/// leaving the machine unguarded; the chosen source's reason says what was
-/// asked, what failed and why.
-pub fn select(settings: &Settings, policy: &SharedPolicy) -> Box<dyn ProcessSource> {
+/// Starts the sources allowed by `settings`, the first being the best. A
+/// source asked for explicitly that cannot work here steps down to the
+/// next one rather than leaving the machine unguarded; the chosen source's
+/// reason says what was asked, what failed and why.
+///
+/// Where fanotify works, a post-exec source always runs beside it (the
+/// proc connector, else the scan): fanotify decides on the file the
+/// kernel is about to execute, which is not always the program that runs
+/// (a loader launch, a memfd, a mount in another namespace, a path it
+/// cannot resolve, events lost to an overflow); the post-exec source
+/// decides every exec again on what actually runs.
+pub fn select(settings: &Settings, policy: &SharedPolicy) -> Vec<Box<dyn ProcessSource>> {
     let mut notes: Vec<String> = Vec::new();
     let asked = match settings.choice {
         Choice::Auto => None,
@@ -238,13 +312,25 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Box<dyn ProcessSour
     {
         if matches!(settings.choice, Choice::Auto | Choice::Fanotify) {
             match fanotify::Fanotify::open(policy.clone(), &settings.fanotify_only) {
-                Ok(f) => return Box::new(f),
+                Ok(f) => {
+                    let beside = "after the exec, beside fanotify";
+                    let post: Box<dyn ProcessSource> =
+                        match proc_connector::ProcConnector::open(policy.clone(), beside) {
+                            Ok(p) => Box::new(p),
+                            Err(e) => Box::new(scan::Scan::new(
+                                policy.clone(),
+                                settings.poll,
+                                format!("{beside}, every {} ms: {e}", settings.poll.as_millis()),
+                            )),
+                        };
+                    return vec![Box::new(f), post];
+                }
                 Err(e) => notes.push(e.to_string()),
             }
         }
         if settings.choice != Choice::Scan {
             match proc_connector::ProcConnector::open(policy.clone(), &notes.join("; ")) {
-                Ok(p) => return Box::new(p),
+                Ok(p) => return vec![Box::new(p)],
                 Err(e) => notes.push(e.to_string()),
             }
         }
@@ -253,7 +339,7 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Box<dyn ProcessSour
     {
         if settings.choice != Choice::Scan {
             match wmi::WmiEvents::probe(policy.clone()) {
-                Ok(events) => return Box::new(events),
+                Ok(events) => return vec![Box::new(events)],
                 Err(why) => notes.push(why),
             }
         }
@@ -276,7 +362,11 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Box<dyn ProcessSour
             notes.join("; ")
         )
     };
-    Box::new(scan::Scan::new(policy.clone(), settings.poll, reason))
+    vec![Box::new(scan::Scan::new(
+        policy.clone(),
+        settings.poll,
+        reason,
+    ))]
 }
 
 /// Which event sources would work here now, for `varco status`: each

@@ -7,8 +7,16 @@
 //! kernels before 6.6; later kernels let any user listen, so an
 //! unprivileged session gets exec events too (it can still stop only its
 //! own user's programs). The kernel drops events when the socket's
-//! buffer is full: then the source lists every process once, so a tool
-//! started during the overrun is still decided.
+//! buffer is full (`ENOBUFS`): then the daemon is told
+//! ([`Observation::Lost`]), records it and decides every running process
+//! again, so a tool started during the overrun is still decided.
+//!
+//! Where fanotify works this source runs beside it, and decides every
+//! exec again on what actually runs ([`Judge::judge_process`]): the
+//! executable opened once through `/proc/PID/exe`, or the program a
+//! loader or interpreter was asked to run, a memfd by its name. That is
+//! what fanotify cannot see: loader launches, memfds, files on mounts of
+//! another mount namespace, paths longer than `PATH_MAX`.
 
 use std::time::Duration;
 
@@ -25,6 +33,8 @@ const RECV_BUFFER: usize = 4 << 20;
 
 /// How often the loop wakes when idle to notice shutdown.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+const KIND: SourceKind = SourceKind::ProcConnector;
 
 /// The netlink process-connector source.
 pub struct ProcConnector {
@@ -84,11 +94,19 @@ impl ProcessSource for ProcConnector {
         let mut judge = Judge::new(self.policy.clone()).reporting_to(events.clone());
         // Subscribed first, listed second: nothing falls in between.
         let mut watcher = scan::Watcher::new().ok();
+        if watcher.is_none() {
+            // Nothing listed at start: make the daemon walk the table.
+            let _ = events.blocking_send(Observation::Lost {
+                source: KIND,
+                reason: "the processes running at start could not be listed".into(),
+            });
+        }
         if let Some(w) = watcher.as_mut()
-            && !scan::send_tools(&mut judge, w.new_processes(), &events)
+            && !scan::send_tools(&mut judge, w.new_processes(), &events, KIND)
         {
             return;
         }
+        drop(watcher);
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match self.socket.recv_timeout(&mut buf, IDLE_WAKE) {
@@ -104,10 +122,11 @@ impl ProcessSource for ProcConnector {
                     }
                 }
                 Err(PcError::Overrun) => {
-                    tracing::warn!("process connector: events were lost; listing every process");
-                    if let Some(w) = watcher.as_mut()
-                        && !scan::send_tools(&mut judge, w.new_processes(), &events)
-                    {
+                    let lost = Observation::Lost {
+                        source: KIND,
+                        reason: "the kernel dropped exec events: the netlink receive buffer was full (ENOBUFS)".into(),
+                    };
+                    if events.blocking_send(lost).is_err() {
                         return;
                     }
                 }
@@ -126,13 +145,17 @@ fn exec(pid: u32, events: &Sender<Observation>, judge: &mut Judge) -> bool {
     let Some(mut facts) = procfs::names_of(pid) else {
         return true; // already exited
     };
-    let Some(decision) = judge.judge(&facts, crate::sys::clock::now()) else {
+    let Some(decision) = judge.judge_process(&mut facts, crate::sys::clock::now()) else {
         return true;
     };
     if !procfs::complete(&mut facts) {
         return true;
     }
     events
-        .blocking_send(Observation::Started { facts, decision })
+        .blocking_send(Observation::Started {
+            facts,
+            decision,
+            source: KIND,
+        })
         .is_ok()
 }

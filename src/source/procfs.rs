@@ -5,16 +5,18 @@
 //! early: the cheap names first (enough to know whether the catalog cares),
 //! the rest only for the few processes it does.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::fs::File;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
+use super::launch::{self, ExeLink, Launch};
 use crate::facts::{ProcessFacts, file_name_of};
 use crate::sys;
 
-/// What identification needs: the executable, the command line and the
-/// kernel's short name. `None` when the process already exited.
+/// What identification needs before [`program_of`] adds the executable:
+/// the command line and the kernel's short name. `None` when the process
+/// already exited.
 pub fn names_of(pid: u32) -> Option<ProcessFacts> {
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
         .ok()?
         .split(|b| *b == 0)
@@ -29,11 +31,107 @@ pub fn names_of(pid: u32) -> Option<ProcessFacts> {
         parent_pid: None,
         start_marker: 0,
         name,
-        exe,
+        exe: None,
         cmdline,
         uid: None,
         user: None,
     })
+}
+
+/// The program a running process runs, open for reading: what
+/// identification reads instead of any path.
+#[derive(Debug)]
+pub struct Program {
+    /// The executable (`/proc/PID/exe` opened once), or the program a
+    /// loader or interpreter was asked to run (opened through the
+    /// process's own root or working folder, so another mount namespace
+    /// or a path longer than `PATH_MAX` makes no difference).
+    pub file: File,
+    /// True for a script an interpreter runs (searched for markers
+    /// whatever its format).
+    pub script: bool,
+}
+
+/// Makes `facts` name the program that runs in its process, and opens it.
+///
+/// The executable comes from `/proc/PID/exe`, opened once: a memfd is
+/// named by the name it was created with (`facts.name`; its executable
+/// field keeps the kernel's `/memfd:NAME (deleted)`), a deleted file by
+/// the path it had. When the executable is the dynamic loader or an
+/// interpreter ([`launch::of`]), the program or script it was asked to run
+/// becomes `facts.exe` and is the file opened. `None` when the process's
+/// executable cannot be opened (it exited, a kernel thread, or varco lacks
+/// the right): the caller judges the facts it has.
+pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
+    let pid = facts.pid;
+    let exe = File::open(format!("/proc/{pid}/exe")).ok()?;
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let text = link.as_deref().and_then(Path::to_str);
+    // ENAMETOOLONG for a path longer than a page: no name from the
+    // executable, the command line and the kernel's name remain.
+    facts.exe = None;
+    if let Some(text) = text {
+        match ExeLink::parse(text) {
+            ExeLink::Memfd(name) => {
+                facts.name = name.to_string();
+                facts.exe = Some(PathBuf::from(text));
+            }
+            ExeLink::Deleted(p) | ExeLink::Path(p) => facts.exe = Some(PathBuf::from(p)),
+        }
+    } else if let Some(link) = &link {
+        facts.exe = Some(link.clone());
+    }
+    let exe_text = text.map(|t| ExeLink::parse(t).path()).unwrap_or_default();
+    let (path, script) = match launch::of(exe_text, &facts.cmdline) {
+        Launch::Direct => {
+            return Some(Program {
+                file: exe,
+                script: false,
+            });
+        }
+        Launch::Loader(p) => (p.to_string(), false),
+        Launch::Script(p) => (p.to_string(), true),
+    };
+    // Judged as what it runs, by name and content. Not readable (gone,
+    // a folder, a FIFO): the names are still judged, with the launcher's
+    // own file as content.
+    facts.exe = Some(shown_path(pid, &path));
+    match open_in(pid, &path) {
+        Some(file) => Some(Program { file, script }),
+        None => Some(Program {
+            file: exe,
+            script: false,
+        }),
+    }
+}
+
+/// A path as the process wrote it, made absolute against its working
+/// folder when that can be read (for the record and for name matching).
+fn shown_path(pid: u32, path: &str) -> PathBuf {
+    if path.starts_with('/') {
+        return PathBuf::from(path);
+    }
+    match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+        Ok(cwd) => cwd.join(path),
+        Err(_) => PathBuf::from(path),
+    }
+}
+
+/// Opens `path` as process `pid` sees it: through `/proc/PID/root` when
+/// absolute, `/proc/PID/cwd` when relative. Without waiting (a FIFO
+/// would block), and only a regular file.
+fn open_in(pid: u32, path: &str) -> Option<File> {
+    let full = if let Some(rest) = path.strip_prefix('/') {
+        format!("/proc/{pid}/root/{rest}")
+    } else {
+        format!("/proc/{pid}/cwd/{path}")
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(full)
+        .ok()?;
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 /// Facts for an exec that has not happened yet (fanotify): the file about
@@ -49,6 +147,21 @@ pub fn pending_exec(pid: u32, exe: PathBuf) -> ProcessFacts {
         start_marker: 0,
         name,
         exe: Some(exe),
+        cmdline: Vec::new(),
+        uid: None,
+        user: None,
+    }
+}
+
+/// Facts for an exec whose file the kernel cannot name (a path longer
+/// than a page): only the caller is known.
+pub fn pending_exec_unnamed(pid: u32) -> ProcessFacts {
+    ProcessFacts {
+        pid,
+        parent_pid: None,
+        start_marker: 0,
+        name: String::new(),
+        exe: None,
         cmdline: Vec::new(),
         uid: None,
         user: None,

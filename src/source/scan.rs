@@ -40,22 +40,28 @@ impl Scan {
     }
 }
 
-/// Judges `fresh` processes and sends the remote tools among them; false
-/// once the daemon is gone.
+/// Judges `fresh` processes on the program that runs in each
+/// ([`Judge::judge_process`]) and sends the remote tools among them, as
+/// seen by `source`; false once the daemon is gone.
 pub fn send_tools(
     judge: &mut Judge,
     fresh: Vec<ProcessFacts>,
     events: &Sender<Observation>,
+    source: SourceKind,
 ) -> bool {
     let now = sys::clock::now();
     let me = std::process::id();
-    for facts in fresh {
+    for mut facts in fresh {
         if facts.pid == me {
             continue;
         }
-        if let Some(decision) = judge.judge(&facts, now)
+        if let Some(decision) = judge.judge_process(&mut facts, now)
             && events
-                .blocking_send(Observation::Started { facts, decision })
+                .blocking_send(Observation::Started {
+                    facts,
+                    decision,
+                    source,
+                })
                 .is_err()
         {
             return false;
@@ -83,7 +89,12 @@ impl ProcessSource for Scan {
             }
         };
         let mut judge = Judge::new(self.policy.clone()).reporting_to(events.clone());
-        while send_tools(&mut judge, watcher.new_processes(), &events) {
+        while send_tools(
+            &mut judge,
+            watcher.new_processes(),
+            &events,
+            SourceKind::Scan,
+        ) {
             std::thread::sleep(self.interval);
         }
     }

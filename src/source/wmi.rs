@@ -163,7 +163,7 @@ fn report(watcher: &Mutex<(Watcher, Judge)>, events: &Sender<Observation>) -> bo
     };
     let (watcher, judge) = &mut *guard;
     let fresh = watcher.new_processes();
-    send_tools(judge, fresh, events)
+    send_tools(judge, fresh, events, SourceKind::Wmi)
 }
 
 /// Keeps the event thread (and its sender) alive while the safety net

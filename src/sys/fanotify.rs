@@ -93,6 +93,29 @@ impl Group {
         }
     }
 
+    /// Removes every inode mark of the group: the ignore marks of
+    /// [`ExecEvent::allow_and_skip_from_now_on`] (filesystem and mount
+    /// marks stay). After a catalog change a file once judged harmless is
+    /// asked about again.
+    pub fn flush_ignore_marks(&self) -> io::Result<()> {
+        // SAFETY: FAN_MARK_FLUSH without a mount or filesystem flag takes
+        // no path (null) and removes the inode marks of this live group.
+        let r = unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                libc::FAN_MARK_FLUSH,
+                0,
+                libc::AT_FDCWD,
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
     /// Waits up to `timeout_ms` for events; true when some are ready.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
         Ok(poll_one(self.fd.as_raw_fd(), libc::POLLIN, timeout_ms)? != 0)
@@ -129,7 +152,8 @@ impl Group {
             };
             let fd = (meta.fd >= 0).then(|| {
                 // SAFETY: the kernel opened this descriptor for us; we own it.
-                unsafe { OwnedFd::from_raw_fd(meta.fd) }
+                let owned = unsafe { OwnedFd::from_raw_fd(meta.fd) };
+                std::fs::File::from(owned)
             });
             if meta.vers != libc::FANOTIFY_METADATA_VERSION {
                 // The layout is not the one compiled in: nothing after this
@@ -183,7 +207,7 @@ impl Group {
 #[derive(Debug)]
 pub struct ExecEvent {
     group: Arc<Group>,
-    fd: Option<OwnedFd>,
+    fd: Option<std::fs::File>,
     pid: i32,
     needs_answer: bool,
     overflow: bool,
@@ -205,6 +229,11 @@ impl ExecEvent {
     /// reads it through this descriptor, so a rename cannot swap it.
     pub fn file(&self) -> Option<BorrowedFd<'_>> {
         self.fd.as_ref().map(|f| f.as_fd())
+    }
+
+    /// The same descriptor as a file, for identification to read.
+    pub fn open_file(&self) -> Option<&std::fs::File> {
+        self.fd.as_ref()
     }
 
     /// The path of the file being executed, as the kernel names the open

@@ -83,6 +83,11 @@ pub enum Event {
     PeerUnverifiable,
     /// A tool a window admitted exited by itself: the end of its session.
     Exited,
+    /// A source reported that the kernel dropped process events (its
+    /// queue overflowed) or that its observations could not all reach the
+    /// daemon (`source`, `reason`): every running process was decided
+    /// again from a full walk of the process table.
+    EventsLost,
 }
 
 impl Event {
@@ -109,6 +114,7 @@ impl Event {
             Event::UnlistedPeer => "unlisted_peer",
             Event::PeerUnverifiable => "peer_unverifiable",
             Event::Exited => "exited",
+            Event::EventsLost => "events_lost",
         }
     }
 }
@@ -262,9 +268,14 @@ pub struct Record {
     /// True when the tool was refused before it ran a single instruction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_start: Option<bool>,
-    /// The event source that saw it (on `started`: the one running).
+    /// The event source that saw it (on `started`: the first of those
+    /// running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceKind>,
+    /// On `started`: every source running (fanotify before the exec and
+    /// a post-exec source beside it, where fanotify works).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<SourceKind>>,
     /// The windows file in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<String>,
@@ -367,6 +378,7 @@ impl Record {
             reason: None,
             before_start: None,
             source: None,
+            sources: None,
             config: None,
             version: None,
             decided_at: None,
