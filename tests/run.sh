@@ -40,6 +40,7 @@ PACKAGES=(
     attr                 # operator: setfattr marks a copy with user.xdg.origin.url, as a browser does
     libglib2.0-bin       # operator: gio set stores metadata::download-uri, as a GTK browser does
     gvfs-daemons         # operator: the real gvfsd-metadata that writes it to disk
+    python3-minimal      # bypass: the memfd_create + exec helper, and an interpreter running a tool's script
 )
 
 # Debian's remote-desktop servers, installed without recommends (206

@@ -31,6 +31,21 @@ use crate::policy::SharedPolicy;
 /// while the daemon is busy.
 const RECV_BUFFER: usize = 4 << 20;
 
+/// The receive buffer to ask for: [`RECV_BUFFER`]. Debug builds only
+/// (the ones `cargo test` runs): `VARCO_TEST_NETLINK_BUFFER` sets it, so
+/// an integration test can overflow it with a burst of execs, as a flood
+/// would overflow the real one. Release builds do not read the variable.
+fn recv_buffer() -> usize {
+    #[cfg(debug_assertions)]
+    if let Some(n) = std::env::var("VARCO_TEST_NETLINK_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    RECV_BUFFER
+}
+
 /// How often the loop wakes when idle to notice shutdown.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
@@ -65,7 +80,7 @@ impl ProcConnector {
             Ok(()) | Err(PcError::WouldBlock) => {}
             Err(e) => return Err(ProcConnectorError(e.to_string())),
         }
-        if let Err(e) = socket.set_recv_buf_size(RECV_BUFFER) {
+        if let Err(e) = socket.set_recv_buf_size(recv_buffer()) {
             tracing::warn!("process connector: cannot enlarge the receive buffer: {e}");
         }
         let reason = if why.is_empty() {

@@ -106,15 +106,18 @@ pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
 }
 
 /// A path as the process wrote it, made absolute against its working
-/// folder when that can be read (for the record and for name matching).
+/// folder when that can be read, `.` components dropped (for the record
+/// and for name matching; `..` is left as written).
 fn shown_path(pid: u32, path: &str) -> PathBuf {
-    if path.starts_with('/') {
-        return PathBuf::from(path);
-    }
-    match std::fs::read_link(format!("/proc/{pid}/cwd")) {
-        Ok(cwd) => cwd.join(path),
-        Err(_) => PathBuf::from(path),
-    }
+    let full = if path.starts_with('/') {
+        PathBuf::from(path)
+    } else {
+        match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+            Ok(cwd) => cwd.join(path),
+            Err(_) => PathBuf::from(path),
+        }
+    };
+    full.components().collect()
 }
 
 /// Opens `path` as process `pid` sees it: through `/proc/PID/root` when

@@ -6,6 +6,8 @@
 mod support;
 
 mod audit;
+#[cfg(target_os = "linux")]
+mod bypass;
 mod catalog_data;
 mod cli;
 mod desktop;

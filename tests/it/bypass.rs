@@ -1,0 +1,413 @@
+//! The ways around enforcement a fraudster on the phone can talk an
+//! operator through, each against the real root daemon with its default
+//! sources (fanotify before the exec, the proc connector after it): the
+//! dynamic loader, a memfd, a path longer than PATH_MAX, a tmpfs mounted
+//! in a private mount namespace, an interpreter running a tool's script,
+//! a tool admitted inside a window that daemonizes, and lost events.
+//!
+//! The fake tool is a copy of `dash` named like a catalog tool, told to
+//! write a marker file after one second: each test proves the marker
+//! never appears (the tool never reached its second second of life), the
+//! process is gone, and the audit log holds the `blocked` record.
+
+#![cfg(target_os = "linux")]
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Daemon, Scratch, exits_within, which};
+
+fn require_root() {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
+        panic!(
+            "the bypass tests need root (fanotify, proc connector, mounts): run bash tests/run.sh as root"
+        );
+    }
+}
+
+/// Debian's python3, not a version manager's shim on PATH.
+fn python3() -> PathBuf {
+    let p = PathBuf::from("/usr/bin/python3");
+    assert!(
+        p.is_file(),
+        "/usr/bin/python3 is missing: bash tests/run.sh installs python3-minimal"
+    );
+    p
+}
+
+/// The shell command a fake tool runs: wait a second, then leave `marker`
+/// (proof it lived into its second second), then linger.
+fn after_one_second(marker: &Path) -> String {
+    format!("sleep 1; touch '{}'; sleep 60", marker.display())
+}
+
+/// A copy of dash named `name` in `dir`: an ELF program a loader can run,
+/// that the catalog knows only by its name.
+fn dash_named(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::copy(which("dash"), &p).unwrap();
+    p
+}
+
+/// The daemon as installed: `--source auto`, which as root is fanotify
+/// with the proc connector beside it.
+fn daemon(s: &Scratch, config: &Path) -> Daemon {
+    let d = Daemon::start(
+        s,
+        &["--config", config.to_str().unwrap(), "--source", "auto"],
+    );
+    let started = d
+        .records()
+        .into_iter()
+        .find(|r| r["event"] == "started")
+        .unwrap();
+    assert_eq!(
+        started["sources"],
+        serde_json::json!(["fanotify", "proc-connector"]),
+        "{started}"
+    );
+    d
+}
+
+/// The tool started as `child` never reached its second second: it is
+/// gone (killed), `marker` never appeared, and a `blocked` record names
+/// its pid. Returns that record.
+fn assert_stopped_in_its_first_second(
+    d: &Daemon,
+    child: &mut Child,
+    marker: &Path,
+    spawned: Instant,
+) -> Value {
+    let pid = child.id();
+    let exited = exits_within(child, Duration::from_millis(1500));
+    let record = d.wait_for(
+        |r| r["event"] == "blocked" && r["pid"] == pid,
+        Duration::from_secs(3),
+    );
+    // Past the tool's second second, the marker would be there.
+    let until = spawned + Duration::from_millis(2500);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the tool (pid {pid}) still ran 1.5 s after it started");
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        status.signal().is_some(),
+        "the tool was not killed but exited by itself: {status}"
+    );
+    assert!(
+        !marker.exists(),
+        "the tool lived into its second second ({} written)",
+        marker.display()
+    );
+    let r = record.unwrap_or_else(|| panic!("no blocked record for pid {pid}: {:?}", d.records()));
+    assert_eq!(r["tool"], "anydesk", "{r}");
+    assert_eq!(r["outcome"], "stopped", "{r}");
+    r
+}
+
+#[test]
+fn a_tool_run_through_the_dynamic_loader_is_stopped() {
+    require_root();
+    let s = Scratch::new("bypass-loader");
+    let config = s.write("approved-windows.toml", "");
+    dash_named(&s.dir, "AnyDesk");
+    let marker = s.path("alive-after-1s");
+    let d = daemon(&s, &config);
+    let loader = Path::new("/lib64/ld-linux-x86-64.so.2");
+    assert!(loader.exists(), "no dynamic loader at {}", loader.display());
+    let spawned = Instant::now();
+    // The kernel executes the loader; the loader maps ./AnyDesk itself.
+    let mut child = Command::new(loader)
+        .args(["--inhibit-cache", "./AnyDesk", "-c"])
+        .arg(after_one_second(&marker))
+        .current_dir(&s.dir)
+        .spawn()
+        .unwrap();
+    let r = assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+    assert_eq!(r["source"], "proc-connector", "{r}");
+    assert_eq!(r["exe"], s.path("AnyDesk").to_str().unwrap(), "{r}");
+}
+
+#[test]
+fn a_tool_executed_from_a_memfd_is_stopped() {
+    require_root();
+    let s = Scratch::new("bypass-memfd");
+    let config = s.write("approved-windows.toml", "");
+    let marker = s.path("alive-after-1s");
+    let d = daemon(&s, &config);
+    // memfd_create("AnyDesk"), dash's bytes into it, exec of
+    // /proc/self/fd/N under a harmless argv[0]: no file on any disk.
+    let helper = format!(
+        "import os\n\
+         fd = os.memfd_create('AnyDesk', 0)\n\
+         os.write(fd, open('{dash}', 'rb').read())\n\
+         os.execv('/proc/self/fd/%d' % fd, ['worker', '-c', \"{cmd}\"])\n",
+        dash = which("dash").display(),
+        cmd = after_one_second(&marker),
+    );
+    let spawned = Instant::now();
+    let mut child = Command::new(python3())
+        .arg("-c")
+        .arg(helper)
+        .spawn()
+        .unwrap();
+    let r = assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+    assert_eq!(r["exe"], "/memfd:AnyDesk (deleted)", "{r}");
+    assert_eq!(r["source"], "proc-connector", "{r}");
+}
+
+#[test]
+fn a_tool_under_a_path_longer_than_path_max_is_stopped() {
+    require_root();
+    let s = Scratch::new("bypass-longpath");
+    let config = s.write("approved-windows.toml", "");
+    let marker = s.path("alive-after-1s");
+    let d = daemon(&s, &config);
+    // 24 folders of 200 characters: 4,800 bytes, past PATH_MAX (4,096),
+    // reached one relative chdir at a time (a shell's `cd` refuses); the
+    // tool is executed as ./AnyDesk.
+    let helper = format!(
+        "import os, shutil\n\
+         os.chdir('{dir}')\n\
+         for _ in range(24):\n    os.mkdir('d' * 200)\n    os.chdir('d' * 200)\n\
+         shutil.copy('{dash}', 'AnyDesk')\n\
+         os.execv('./AnyDesk', ['./AnyDesk', '-c', \"{cmd}\"])\n",
+        dir = s.dir.display(),
+        dash = which("dash").display(),
+        cmd = after_one_second(&marker),
+    );
+    let spawned = Instant::now();
+    let mut child = Command::new(python3())
+        .arg("-c")
+        .arg(helper)
+        .spawn()
+        .unwrap();
+    let r = assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+    assert_eq!(r["source"], "proc-connector", "{r}");
+}
+
+#[test]
+fn a_tool_on_a_tmpfs_mounted_in_a_private_mount_namespace_is_stopped() {
+    require_root();
+    let s = Scratch::new("bypass-unshare");
+    let config = s.write("approved-windows.toml", "");
+    let marker = s.path("alive-after-1s");
+    let mnt = s.path("private");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let d = daemon(&s, &config);
+    // The mount exists only in the new namespace: varco's mount table
+    // never shows it, so fanotify never marks it.
+    let script = format!(
+        "set -e; mount -t tmpfs varco-bypass '{mnt}'; cp '{dash}' '{mnt}/AnyDesk'; \
+         exec '{mnt}/AnyDesk' -c \"{cmd}\"",
+        mnt = mnt.display(),
+        dash = which("dash").display(),
+        cmd = after_one_second(&marker),
+    );
+    let spawned = Instant::now();
+    let mut child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(script)
+        .spawn()
+        .unwrap();
+    let r = assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+    assert_eq!(r["source"], "proc-connector", "{r}");
+    assert_eq!(r["exe"], format!("{}/AnyDesk", mnt.display()), "{r}");
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounted.contains("varco-bypass"),
+        "the mount leaked into the test's namespace"
+    );
+}
+
+#[test]
+fn a_tool_script_run_by_an_interpreter_is_stopped() {
+    require_root();
+    let s = Scratch::new("bypass-interp");
+    let config = s.write("approved-windows.toml", "");
+    let d = daemon(&s, &config);
+    // `sh ./AnyDesk`: the kernel executes sh; the tool is its argument.
+    let marker = s.path("sh-alive-after-1s");
+    s.write("AnyDesk", &after_one_second(&marker));
+    let spawned = Instant::now();
+    let mut child = Command::new("sh")
+        .args(["-e", "./AnyDesk"])
+        .current_dir(&s.dir)
+        .spawn()
+        .unwrap();
+    let r = assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+    assert_eq!(r["exe"], s.path("AnyDesk").to_str().unwrap(), "{r}");
+    // `python3 -u AnyDesk.py` from another folder, by absolute path.
+    let marker = s.path("py-alive-after-1s");
+    let script = s.write(
+        "anydesk",
+        &format!(
+            "import time\ntime.sleep(1)\nopen('{}', 'w').close()\ntime.sleep(60)\n",
+            marker.display()
+        ),
+    );
+    let spawned = Instant::now();
+    let mut child = Command::new(python3())
+        .arg("-u")
+        .arg(&script)
+        .current_dir("/")
+        .spawn()
+        .unwrap();
+    assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+}
+
+/// Pids of live processes whose executable is `exe`.
+fn running(exe: &Path) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .as_deref()
+                == Some(exe)
+        })
+        .collect()
+}
+
+/// A window for `tools` opened an hour ago that closes `secs` from now.
+fn window_closing_in(id: &str, tools: &str, secs: i64) -> (String, jiff::Timestamp) {
+    let now = jiff::Timestamp::now();
+    let start = now - jiff::SignedDuration::from_hours(1);
+    let end = now + jiff::SignedDuration::from_secs(secs);
+    let text = format!(
+        "[contact]\ncompany = \"Esempio Informatica S.r.l.\"\nphone = \"+39 06 1234567\"\n\n[[window]]\nid = \"{id}\"\ntools = [{tools}]\nstart = {}\nend = {}\ntechnician = \"Mario Rossi\"\n",
+        start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    );
+    (text, end)
+}
+
+#[test]
+fn a_daemonized_tool_admitted_in_a_window_is_stopped_when_it_closes() {
+    require_root();
+    let s = Scratch::new("bypass-daemonize");
+    let (text, end) = window_closing_in("INC-77", "\"anydesk\"", 6);
+    let config = s.write("approved-windows.toml", &text);
+    let tool = dash_named(&s.dir, "AnyDesk");
+    let beat = s.path("heartbeat");
+    let d = daemon(&s, &config);
+    // Inside the window: admitted. The tool forks twice and its first
+    // process exits: the survivor, re-parented, was never an exec varco
+    // saw, and its pid is not the one admitted.
+    let loop_cmd = format!("while :; do touch '{}'; sleep 0.1; done", beat.display());
+    let mut first = Command::new(&tool)
+        .arg("-c")
+        .arg(format!("( ( {loop_cmd} ) & ) ; exit 0"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let admitted = first.id();
+    assert!(first.wait().unwrap().success());
+    d.wait_for(
+        |r| r["event"] == "allowed" && r["pid"] == admitted,
+        Duration::from_secs(3),
+    )
+    .expect("the tool was not admitted inside its window");
+    let survivors = running(&tool);
+    assert!(
+        survivors.iter().any(|p| *p != admitted),
+        "the tool did not daemonize"
+    );
+    // Both sources saw the exec: one record.
+    std::thread::sleep(Duration::from_millis(300));
+    let allowed = d
+        .records()
+        .into_iter()
+        .filter(|r| r["event"] == "allowed" && r["pid"] == admitted)
+        .count();
+    assert_eq!(allowed, 1, "two records for one start: {:?}", d.records());
+    // The window closes; within two seconds nothing of the tool runs.
+    let deadline = end + jiff::SignedDuration::from_millis(2000);
+    while jiff::Timestamp::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = running(&tool);
+    for p in &left {
+        let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+    }
+    assert!(
+        left.is_empty(),
+        "the daemonized tool still ran 2 s after its window closed: {left:?}"
+    );
+    let beat_at = std::fs::metadata(&beat).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::metadata(&beat).unwrap().modified().unwrap(),
+        beat_at,
+        "something of the tool still writes its heartbeat"
+    );
+    let stopped = d
+        .records()
+        .into_iter()
+        .find(|r| {
+            r["event"] == "blocked" && survivors.contains(&(r["pid"].as_u64().unwrap_or(0) as u32))
+        })
+        .unwrap_or_else(|| panic!("no blocked record for the survivor: {:?}", d.records()));
+    assert_eq!(stopped["outcome"], "stopped", "{stopped}");
+    assert!(
+        stopped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("INC-77") && r.contains("closed")),
+        "{stopped}"
+    );
+}
+
+#[test]
+fn lost_exec_events_are_recorded_and_everything_is_decided_again() {
+    require_root();
+    let s = Scratch::new("bypass-overflow");
+    let config = s.write("approved-windows.toml", "");
+    let marker = s.path("alive-after-1s");
+    // A receive buffer of a few messages (debug builds only): a burst of
+    // execs overflows it, as a flood would overflow the real one.
+    let d = Daemon::start_with_env(
+        &s,
+        &["--config", config.to_str().unwrap(), "--source", "auto"],
+        &[("VARCO_TEST_NETLINK_BUFFER", "1")],
+        &[],
+    );
+    let burst = Command::new("sh")
+        .arg("-c")
+        .arg("for i in $(seq 600); do /bin/true & done; wait")
+        .status()
+        .unwrap();
+    assert!(burst.success());
+    let lost = d
+        .wait_for(|r| r["event"] == "events_lost", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no events_lost record: {:?}", d.records()));
+    assert_eq!(lost["source"], "proc-connector", "{lost}");
+    assert!(
+        lost["reason"].as_str().unwrap().contains("ENOBUFS"),
+        "{lost}"
+    );
+    // Enforcement goes on after the overflow.
+    let tool = dash_named(&s.dir, "AnyDesk");
+    let spawned = Instant::now();
+    match Command::new(&tool)
+        .arg("-c")
+        .arg(after_one_second(&marker))
+        .spawn()
+    {
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}"),
+        Ok(mut child) => {
+            assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+        }
+    }
+    assert!(!marker.exists());
+}
