@@ -205,8 +205,11 @@ fn proc_connector_kills_an_unscheduled_tool_and_a_launched_one() {
     .expect("no blocked record for the launched tool");
 }
 
+/// As root, `auto` runs fanotify and, beside it, the proc connector that
+/// decides every exec again after it happened; the `started` record and
+/// `varco status` name both.
 #[test]
-fn auto_picks_fanotify_as_root_and_status_says_so() {
+fn auto_picks_fanotify_and_the_proc_connector_as_root_and_status_says_so() {
     require_root();
     let s = Scratch::new("auto");
     let config = s.write("approved-windows.toml", "");
@@ -216,13 +219,14 @@ fn auto_picks_fanotify_as_root_and_status_says_so() {
     );
     let started = started_record(&d);
     assert_eq!(started["source"], "fanotify", "{started}");
-    assert!(
-        started["reason"]
-            .as_str()
-            .unwrap()
-            .contains("filesystem(s) marked"),
+    assert_eq!(
+        started["sources"],
+        serde_json::json!(["fanotify", "proc-connector"]),
         "{started}"
     );
+    let reason = started["reason"].as_str().unwrap();
+    assert!(reason.contains("filesystem(s) marked"), "{started}");
+    assert!(reason.contains("beside it, proc-connector"), "{started}");
     let out = Command::new(varco_bin())
         .args(["status", "--config", config.to_str().unwrap()])
         .arg("--audit-log")
@@ -230,7 +234,10 @@ fn auto_picks_fanotify_as_root_and_status_says_so() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("daemon: source fanotify since"), "{text}");
+    assert!(
+        text.contains("daemon: sources fanotify + proc-connector since"),
+        "{text}"
+    );
     assert!(text.contains("fanotify: available"), "{text}");
 }
 
