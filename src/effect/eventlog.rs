@@ -79,7 +79,8 @@ mod windows {
                 | Event::Alerted
                 | Event::ClockJump
                 | Event::FetchFailed
-                | Event::PeerUnverifiable => Severity::Warning,
+                | Event::PeerUnverifiable
+                | Event::EventsLost => Severity::Warning,
                 Event::Allowed
                 | Event::Started
                 | Event::Stopped
