@@ -5,8 +5,10 @@
 //! holds the machine-wide test lock (/tmp/varco-tests.lock) throughout and
 //! prints a Markdown table for the README. Not part of `tests/run.sh`.
 //!
-//! For each source (fanotify, proc connector, scan every 500 ms) and the
-//! baseline (`pgrep -f` and `kill` every second):
+//! For each source (`--source fanotify`, which runs the proc connector
+//! beside it to decide every exec again after it happened; the proc
+//! connector alone; the scan every 500 ms) and the baseline (`pgrep -f`
+//! and `kill` every second):
 //! - idle CPU (% of one core over 20 s) and resident memory;
 //! - exec-to-stopped latency over 200 starts of a fake AnyDesk (a copy of
 //!   `sleep`): from just before the spawn to the moment the start is
@@ -15,7 +17,7 @@
 //!   AnyDesk starts mixed in, each living 50 ms unless stopped; a miss is a
 //!   fake tool that exited by itself; CPU per exec is the daemon's CPU time
 //!   during the storm divided by the execs;
-//! - for fanotify, the time of an unrelated exec (`/bin/true`, spawn to
+//! - for fanotify (with the proc connector beside it), the time of an unrelated exec (`/bin/true`, spawn to
 //!   exit) with and without varco, in alternating rounds (the machine is
 //!   shared: load from others falls on both sides alike).
 
@@ -42,7 +44,7 @@ enum Subject {
 impl Subject {
     fn label(self) -> &'static str {
         match self {
-            Subject::Fanotify => "fanotify (pre-exec denial)",
+            Subject::Fanotify => "fanotify + proc connector (pre-exec denial, post-exec check)",
             Subject::ProcConnector => "proc connector (kill on exec)",
             Subject::Scan => "scan every 500 ms",
             Subject::AdminLoop => "baseline: `pgrep -f` + `kill` every 1 s",

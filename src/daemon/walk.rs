@@ -99,7 +99,13 @@ impl Daemon {
         };
         let me = std::process::id();
         let mut stopped = Vec::new();
-        for mut facts in running.into_iter().filter(|f| f.pid != me) {
+        // Kernel threads and zombies have neither executable nor command
+        // line: nothing runs there to decide on (and a zombie's record
+        // would say "stopped" of a process already dead).
+        let live = running
+            .into_iter()
+            .filter(|f| f.pid != me && (f.exe.is_some() || !f.cmdline.is_empty()));
+        for mut facts in live {
             let Some(decision) = self.judge.judge_process(&mut facts, now) else {
                 continue;
             };
