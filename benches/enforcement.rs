@@ -17,9 +17,10 @@
 //!   AnyDesk starts mixed in, each living 50 ms unless stopped; a miss is a
 //!   fake tool that exited by itself; CPU per exec is the daemon's CPU time
 //!   during the storm divided by the execs;
-//! - for fanotify (with the proc connector beside it), the time of an unrelated exec (`/bin/true`, spawn to
-//!   exit) with and without varco, in alternating rounds (the machine is
-//!   shared: load from others falls on both sides alike).
+//! - for fanotify (with the proc connector beside it), the time of an
+//!   unrelated exec (`/bin/true`, spawn to exit) with and without varco,
+//!   in alternating rounds (the machine is shared: load from others falls
+//!   on both sides alike).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
