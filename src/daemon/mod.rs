@@ -212,7 +212,7 @@ async fn run_async(
     // then partly off, and the daemon exits so the service manager
     // restarts it.
     let (tx, mut rx) = mpsc::channel::<Observation>(4096);
-    let (stopped_tx, mut stopped_rx) = mpsc::channel::<source::SourceKindStopped>(4);
+    let (stopped_tx, mut stopped_rx) = mpsc::channel::<source::Stopped>(4);
     for source in sources {
         let (tx, stopped_tx) = (tx.clone(), stopped_tx.clone());
         let kind = source.kind();
@@ -220,7 +220,7 @@ async fn run_async(
             .name(format!("varco-source-{}", kind.as_str()))
             .spawn(move || {
                 source.run(tx);
-                let _ = stopped_tx.blocking_send(source::SourceKindStopped(kind));
+                let _ = stopped_tx.blocking_send(source::Stopped(kind));
             })?;
     }
     drop((tx, stopped_tx));

@@ -145,7 +145,7 @@ impl Daemon {
                 self.state_dir.display()
             );
         }
-        let stopped = self.stop_every_tool(caller, now);
+        let stopped = self.stop_every_tool(caller);
         let policy = self.policy.current();
         self.teller.panic(
             &policy,
@@ -169,7 +169,7 @@ impl Daemon {
     /// Decides again on every running process under the suspension just
     /// set (the walk that window closes and reloads use too) and stops
     /// every remote tool; returns the names of those stopped.
-    fn stop_every_tool(&mut self, caller: &Caller, _now: Timestamp) -> Vec<String> {
+    fn stop_every_tool(&mut self, caller: &Caller) -> Vec<String> {
         let reason = format!(
             "panic button pressed by {}",
             caller

@@ -245,7 +245,7 @@ impl Judge {
 
 /// Sent by a source's thread when the source stopped watching.
 #[derive(Debug, Clone, Copy)]
-pub struct SourceKindStopped(pub SourceKind);
+pub struct Stopped(pub SourceKind);
 
 /// A watcher of process starts.
 pub trait ProcessSource: Send + 'static {

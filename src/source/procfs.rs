@@ -199,3 +199,74 @@ pub fn environ_home(pid: u32) -> Option<PathBuf> {
         .filter(|h| h.starts_with(b"/"))
         .map(|h| PathBuf::from(String::from_utf8_lossy(h).into_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Spawns `cmd`, waits until its exec is done (its command line shows
+    /// `marker`), and returns its facts as the proc connector reads them.
+    fn running(cmd: &mut Command, marker: &str) -> (std::process::Child, ProcessFacts) {
+        let child = cmd.spawn().unwrap();
+        for _ in 0..200 {
+            if let Some(f) = names_of(child.id())
+                && f.cmdline.iter().any(|a| a.contains(marker))
+            {
+                return (child, f);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("the child never showed {marker}");
+    }
+
+    #[test]
+    fn a_loader_launch_names_and_opens_the_program_relative_to_its_folder() {
+        let dir = std::env::temp_dir().join(format!("varco-procfs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy("/bin/sleep", dir.join("Strumento")).unwrap();
+        let (mut child, mut facts) = running(
+            Command::new("/lib64/ld-linux-x86-64.so.2")
+                .args(["--inhibit-cache", "./Strumento", "5"])
+                .current_dir(&dir),
+            "Strumento",
+        );
+        let program = program_of(&mut facts).expect("opened");
+        assert_eq!(facts.exe.as_deref(), Some(dir.join("Strumento").as_path()));
+        assert!(!program.script);
+        assert_eq!(
+            program.file.metadata().unwrap().ino(),
+            std::fs::metadata(dir.join("Strumento")).unwrap().ino(),
+            "the program was opened, not the loader"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_interpreter_names_its_script_and_a_plain_program_itself() {
+        let dir = std::env::temp_dir().join(format!("varco-procfs-sh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("copione"), "sleep 5\n").unwrap();
+        let (mut child, mut facts) = running(
+            Command::new("sh").arg("copione").current_dir(&dir),
+            "copione",
+        );
+        let program = program_of(&mut facts).expect("opened");
+        assert!(program.script);
+        assert_eq!(facts.exe.as_deref(), Some(dir.join("copione").as_path()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (mut child, mut facts) = running(Command::new("sleep").arg("5.123"), "5.123");
+        let program = program_of(&mut facts).expect("opened");
+        assert!(!program.script);
+        assert_eq!(
+            facts.exe.as_deref().and_then(|e| e.file_name()),
+            Some(std::ffi::OsStr::new("sleep"))
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
