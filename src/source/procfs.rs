@@ -208,7 +208,7 @@ mod tests {
     /// Spawns `cmd`, waits until its exec is done (its command line shows
     /// `marker`), and returns its facts as the proc connector reads them.
     fn running(cmd: &mut Command, marker: &str) -> (std::process::Child, ProcessFacts) {
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
         for _ in 0..200 {
             if let Some(f) = names_of(child.id())
                 && f.cmdline.iter().any(|a| a.contains(marker))
@@ -217,6 +217,8 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the child never showed {marker}");
     }
 
