@@ -237,6 +237,8 @@ pub struct RunArgs {
     pub poll_ms: u64,
     /// Where process starts come from: `auto` takes the best that works
     /// here (fanotify, then proc-connector, then scan) and records why.
+    /// Beside fanotify a post-exec source (proc-connector, else scan)
+    /// always runs, deciding every exec again on the program that runs.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
     /// Trials only: with fanotify, mark just the filesystem holding
@@ -373,7 +375,8 @@ pub enum NotifyArg {
 pub enum SourceArg {
     /// The best that works here.
     Auto,
-    /// fanotify pre-exec denial (Linux, root).
+    /// fanotify pre-exec denial (Linux, root), with the proc connector
+    /// (else the scan) beside it after the exec.
     Fanotify,
     /// Netlink exec events (Linux, root).
     ProcConnector,
