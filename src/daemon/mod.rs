@@ -383,7 +383,7 @@ impl Daemon {
                 // (fanotify before the exec, the proc connector after):
                 // one record. A blocked tool still running is stopped
                 // again whatever was recorded.
-                let alive = || sys::start_marker(facts.pid) == Some(facts.start_marker);
+                let alive = || sys::still_running(facts.pid, facts.start_marker);
                 if self.decided.already(&facts, &decision)
                     && (decision.verdict != Verdict::Blocked || !alive())
                 {

@@ -18,6 +18,16 @@ pub fn start_marker(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(19)?.parse().ok()
 }
 
+/// The start marker of `pid` while it runs: `None` once it exited,
+/// including as a zombie (killed, not yet reaped by its parent).
+pub fn running_since(pid: u32) -> Option<u64> {
+    let fields = stat_fields(pid)?;
+    if matches!(fields.first().map(String::as_str), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
 /// Parent of `pid`, from `/proc/PID/stat`.
 pub fn parent_pid(pid: u32) -> Option<u32> {
     parent_of(pid)

@@ -48,6 +48,20 @@ mod portable;
 #[cfg(not(any(target_os = "linux", windows)))]
 pub use portable::*;
 
+/// Whether the process `pid` that started at `marker` still runs. On
+/// Linux a zombie (stopped, not yet reaped by its parent) does not: the
+/// daemon does not stop or record it twice.
+pub fn still_running(pid: u32, marker: u64) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::running_since(pid) == Some(marker)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        start_marker(pid) == Some(marker)
+    }
+}
+
 /// The most a policy file (windows file, catalog extension, key,
 /// signature) may hold: far above any real one, low enough that a huge
 /// or endless file cannot exhaust the daemon's memory.
