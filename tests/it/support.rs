@@ -50,9 +50,13 @@ impl Scratch {
 
     /// A copy of `sleep` named `name`: a fake remote tool whose executable
     /// file name is what the catalog matches.
+    /// A copy of `sleep` named `name`. `cp` writes it, not this process:
+    /// a descriptor open for writing here would be inherited by any child
+    /// another test thread forks meanwhile, and the copy's exec would fail
+    /// with ETXTBSY until that child execs.
     pub fn fake_tool(&self, name: &str) -> PathBuf {
         let p = self.path(name);
-        std::fs::copy(which("sleep"), &p).unwrap();
+        run_ok(Command::new("cp").arg(which("sleep")).arg(&p));
         p
     }
 }
@@ -61,6 +65,35 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `cmd` to completion; panics with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Spawns `cmd`, whose program may have just been written. Another test
+/// thread forking at the moment the copy was written holds its descriptor
+/// open until that child execs, so the exec can fail with ETXTBSY for an
+/// instant; that is retried, any other error is not.
+pub fn spawn_fresh(cmd: &mut Command) -> Child {
+    for _ in 0..50 {
+        match cmd.spawn() {
+            Ok(c) => return c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("cannot start {cmd:?}: {e}"),
+        }
+    }
+    panic!("{cmd:?} stayed busy (ETXTBSY)");
 }
 
 /// Full path of a program on PATH.
