@@ -224,12 +224,39 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Kills the daemon and whatever it runs under: when the child is a
+    /// launcher (strace), killing it alone would leave a root `varco run`
+    /// enforcing on the machine after the test.
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
+            let below = descendants(self.child.id());
             let _ = self.child.kill();
+            for pid in below {
+                signal(pid, "KILL");
+            }
             let _ = self.child.wait();
         }
     }
+}
+
+/// Every process below `pid`, children before their own children.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = vec![pid];
+    while let Some(p) = next.pop() {
+        let tasks = std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                next.push(child);
+            }
+        }
+    }
+    found
 }
 
 /// Every JSON line of an audit log (none if it does not exist yet).
