@@ -32,7 +32,7 @@ fi
 /usr/local/bin/varco check /etc/varco/approved-windows.toml || echo "install.sh: fix the file above; until then no window is open" >&2
 # The operator's panic button ("Interrompi assistenza remota") in every
 # desktop's application menu.
-install -m 644 "$here/varco-panic.desktop" /usr/share/applications/varco-panic.desktop
+unit "$here/varco-panic.desktop" /usr/share/applications/varco-panic.desktop
 if [ "${2:-}" = system ]; then
     unit "$here/varco-system.service" /etc/systemd/system/varco-system.service
     unit "$here/varco-agent.service" /etc/systemd/user/varco-agent.service

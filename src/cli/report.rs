@@ -41,7 +41,7 @@ pub fn report(
             print!("{}", report.markdown());
             ExitCode::SUCCESS
         }
-        Some(out) => match report.write(out) {
+        Some(out) => match report.write(out, crate::report::Readers::OwnerAndGroup) {
             Ok((md, html)) => {
                 println!(
                     "{} event(s): {} and {} (open the .html to print it)",

@@ -206,6 +206,7 @@ fn source_status(audit_log: &Path) {
             audit_log.display()
         ),
     }
+    suspension_status(&text);
     let here: Vec<String> = source::availability()
         .into_iter()
         .map(|(name, r)| match r {
@@ -214,4 +215,35 @@ fn source_status(audit_log: &Path) {
         })
         .collect();
     println!("event sources here: {}", here.join("; "));
+}
+
+/// Whether a panic suspended the windows and nothing lifted it yet: the
+/// operator pressed the button, and IT, called back, must see it first.
+fn suspension_status(audit_log: &str) {
+    let last = parse_all(audit_log)
+        .filter(|r| matches!(r.event, Event::Panic | Event::Resumed))
+        .last();
+    let Some(panic) = last.filter(|r| r.event == Event::Panic) else {
+        return;
+    };
+    if panic
+        .until
+        .as_ref()
+        .is_some_and(|u| u.at <= Timestamp::now())
+    {
+        return;
+    }
+    let by = match (&panic.user, panic.uid) {
+        (Some(user), _) => user.clone(),
+        (None, Some(uid)) => format!("uid {uid}"),
+        (None, None) => "?".to_string(),
+    };
+    let until = panic.until.as_ref().map_or_else(
+        || "until root lifts it".to_string(),
+        |u| format!("until {u}"),
+    );
+    println!(
+        "windows: SUSPENDED by the panic button since {} (by {by}), {until} — no tool is admitted; root lifts it with `varco resume`",
+        panic.time
+    );
 }

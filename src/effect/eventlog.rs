@@ -214,29 +214,58 @@ mod tests {
             summary(&r),
             "varco: AnyDesk outside every window — stopped 2 process(es)"
         );
-        let all = [
-            Event::Allowed,
-            Event::Blocked,
-            Event::Alerted,
-            Event::ConfigError,
-            Event::Started,
-            Event::Stopped,
-            Event::ConfigReloaded,
-            Event::Notice,
-            Event::Fingerprint,
-            Event::ClockJump,
-            Event::FetchFailed,
-            Event::FetchRecovered,
-            Event::ChainHead,
-            Event::IdentifyError,
-            Event::WindowEnding,
-            Event::Panic,
-            Event::Resumed,
-            Event::UnlistedPeer,
-            Event::PeerUnverifiable,
-            Event::Exited,
-        ];
-        let ids: std::collections::HashSet<u32> = all.into_iter().map(event_id).collect();
-        assert_eq!(ids.len(), all.len());
+        let ids: std::collections::HashSet<u32> = ALL.into_iter().map(event_id).collect();
+        assert_eq!(ids.len(), ALL.len());
     }
+
+    /// IT filters and forwards on these ids: the table in the docs is the
+    /// one the code writes, and names every event.
+    #[test]
+    fn the_ids_in_the_docs_are_the_ids_written() {
+        let doc = include_str!("../../docs/audit-log.md");
+        let documented: Vec<(u32, String)> = doc
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let id = cells.get(1)?.parse().ok()?;
+                let name = cells.get(2)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((id, name.to_string()))
+            })
+            .collect();
+        let written: Vec<(u32, String)> = ALL
+            .into_iter()
+            .map(|e| (event_id(e), e.as_str().to_string()))
+            .collect();
+        let mut documented_sorted = documented.clone();
+        documented_sorted.sort();
+        let mut written_sorted = written;
+        written_sorted.sort();
+        assert_eq!(
+            documented_sorted, written_sorted,
+            "docs/audit-log.md, Windows Event Log"
+        );
+    }
+
+    const ALL: [Event; 20] = [
+        Event::Allowed,
+        Event::Blocked,
+        Event::Alerted,
+        Event::ConfigError,
+        Event::Started,
+        Event::Stopped,
+        Event::ConfigReloaded,
+        Event::Notice,
+        Event::Fingerprint,
+        Event::ClockJump,
+        Event::FetchFailed,
+        Event::FetchRecovered,
+        Event::ChainHead,
+        Event::IdentifyError,
+        Event::WindowEnding,
+        Event::Panic,
+        Event::Resumed,
+        Event::UnlistedPeer,
+        Event::PeerUnverifiable,
+        Event::Exited,
+    ];
 }

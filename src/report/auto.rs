@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use super::{AUTO_DAYS, AUTO_NAME, Report};
+use super::{AUTO_DAYS, AUTO_NAME, Readers, Report};
 use crate::effect::audit::{AuditSink, Event, Record};
 use crate::policy::catalog::Catalog;
 use crate::policy::files::{ConfigSource, KeySource, Trust};
@@ -94,7 +94,7 @@ fn rebuild_loop(
         };
         match Report::build(audit_log, &config, &catalog, &trust, Some(since), now) {
             Ok(report) => {
-                if let Err(e) = report.write(html) {
+                if let Err(e) = report.write(html, Readers::Everyone) {
                     tracing::error!("cannot write the incident report {}: {e}", html.display());
                 }
             }

@@ -39,8 +39,28 @@ use crate::policy::schedule::{Mode, Schedule, Tools, When};
 /// The file name (without extension) of the report kept by the enforcer.
 pub const AUTO_NAME: &str = "rapporto-incidente";
 
-/// The report's permissions on Unix: owner and group.
-const REPORT_MODE: u32 = 0o640;
+/// Who may read a written report (Unix permissions; on Windows a report
+/// takes the access list of its folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Owner and group (0640): what `varco report` writes for IT, who
+    /// passes it on.
+    OwnerAndGroup,
+    /// Everyone (0644): the copy the enforcer keeps for the operator, whom
+    /// the notification sends to it. It holds what the operator was just
+    /// told (tool, path, time, the company's number) for this workstation
+    /// only; the audit log beside it stays 0640.
+    Everyone,
+}
+
+impl Readers {
+    fn mode(self) -> u32 {
+        match self {
+            Readers::OwnerAndGroup => 0o640,
+            Readers::Everyone => 0o644,
+        }
+    }
+}
 
 /// How far back the report kept by the enforcer looks.
 const AUTO_DAYS: i64 = 7;
@@ -510,17 +530,16 @@ impl Report {
 
     /// Writes `<stem>.md` and `<stem>.html` for `out` (any extension of
     /// `out` is replaced); returns both paths. Each is written whole or
-    /// not at all, readable by its owner and group only (0640: it names
-    /// users, paths and command lines); on Windows it takes the access
-    /// list of its folder.
-    pub fn write(&self, out: &Path) -> io::Result<(PathBuf, PathBuf)> {
+    /// not at all, readable by `readers` (it names users, paths and
+    /// command lines).
+    pub fn write(&self, out: &Path, readers: Readers) -> io::Result<(PathBuf, PathBuf)> {
         let md = out.with_extension("md");
         let html = out.with_extension("html");
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        crate::sys::write_atomic(&md, self.markdown().as_bytes(), REPORT_MODE)?;
-        crate::sys::write_atomic(&html, self.html().as_bytes(), REPORT_MODE)?;
+        crate::sys::write_atomic(&md, self.markdown().as_bytes(), readers.mode())?;
+        crate::sys::write_atomic(&html, self.html().as_bytes(), readers.mode())?;
         Ok((md, html))
     }
 }

@@ -241,6 +241,22 @@ fn the_panic_button_stops_tools_inside_a_window_and_only_root_reopens_it() {
         "a restart reopened the suspended window"
     );
     assert_eq!(count(&d, "resumed"), 0);
+    // IT, called back, sees it first in `varco status`.
+    let status = |d: &Daemon| {
+        let out = varco(&[
+            "status",
+            "--config",
+            config.to_str().unwrap(),
+            "--audit-log",
+            d.audit.to_str().unwrap(),
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = status(&d);
+    assert!(
+        said.contains("SUSPENDED by the panic button") && said.contains("by nobody"),
+        "{said}"
+    );
 
     // An administrator reopens it.
     let out = varco(&["resume", "--socket", &socket(&s)]);
@@ -255,6 +271,8 @@ fn the_panic_button_stops_tools_inside_a_window_and_only_root_reopens_it() {
         Duration::from_secs(5),
     )
     .expect("the window did not admit AnyDesk after resume");
+    let said = status(&d);
+    assert!(!said.contains("SUSPENDED"), "{said}");
     assert!(!exits_within(&mut fourth, Duration::from_millis(1500)));
     let _ = fourth.kill();
     let _ = fourth.wait();

@@ -275,6 +275,7 @@ fn deb_package_installs_checks_removes_and_purges_cleanly() {
         ("/usr/lib/systemd/system/varco-system.service", 0o644),
         ("/usr/lib/systemd/user/varco-agent.service", 0o644),
         ("/etc/xdg/autostart/varco-agent.desktop", 0o644),
+        ("/usr/share/applications/varco-panic.desktop", 0o644),
         ("/usr/share/man/man1/varco.1.gz", 0o644),
         ("/usr/share/doc/varco/copyright", 0o644),
         ("/usr/share/doc/varco/changelog.gz", 0o644),
@@ -294,6 +295,22 @@ fn deb_package_installs_checks_removes_and_purges_cleanly() {
             "{path} not in dpkg -L"
         );
     }
+    // The operator's panic button runs the packaged binary and is a valid
+    // menu entry.
+    let panic_button =
+        std::fs::read_to_string("/usr/share/applications/varco-panic.desktop").unwrap();
+    assert!(
+        panic_button.contains("Exec=/usr/bin/varco panic"),
+        "{panic_button}"
+    );
+    let valid =
+        run(Command::new("desktop-file-validate")
+            .arg("/usr/share/applications/varco-panic.desktop"));
+    assert!(
+        valid.status.success() && valid.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&valid.stdout)
+    );
     let conffiles = run(Command::new("dpkg-query").args(["-W", "-f=${Conffiles}", "varco"]));
     let conffiles = String::from_utf8_lossy(&conffiles.stdout);
     assert!(
@@ -469,7 +486,7 @@ fn the_panic_launcher_is_valid_visible_and_runs_varco_panic() {
     let text = std::fs::read_to_string(path).unwrap();
     for needed in [
         "Name=Interrompi assistenza remota",
-        "Exec=/usr/local/bin/varco panic",
+        "Exec=/usr/bin/varco panic",
         "Terminal=false",
     ] {
         assert!(text.contains(needed), "the launcher lacks {needed}");

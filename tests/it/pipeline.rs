@@ -21,7 +21,7 @@ struct Running(Child);
 
 impl Running {
     fn spawn(cmd: &mut Command) -> Running {
-        Running(cmd.spawn().unwrap())
+        Running(crate::support::spawn_fresh(cmd))
     }
 
     fn id(&self) -> u32 {
@@ -233,12 +233,8 @@ fn a_fifo_or_a_sparse_giant_at_the_tools_path_is_recorded_unhashed_without_a_sta
     let config = block_mode(&s);
     // A working program padded to 8 GiB without taking disk space.
     let giant = s.fake_tool("AnyDesk");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&giant)
-        .unwrap()
-        .set_len(8 << 30)
-        .unwrap();
+    // `truncate` pads it, for the reason `fake_tool` copies with `cp`.
+    crate::support::run_ok(Command::new("truncate").arg("-s").arg("8G").arg(&giant));
     let giant_run = Running::spawn(Command::new(&giant).arg("60"));
     // A running tool whose path now leads to a FIFO: the process runs the
     // file it was started from, its path opens the FIFO.

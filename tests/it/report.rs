@@ -128,7 +128,8 @@ fn report_lists_the_blocked_tool_with_its_hash_the_windows_and_the_contact() {
 
 /// A user controls the path (and so the command line) of what they run:
 /// the report shows it as text, never as a link, HTML or a table cell of
-/// its own, and is readable by owner and group only.
+/// its own; IT's copy is readable by owner and group only, the operator's
+/// copy by the operator.
 #[cfg(unix)]
 #[test]
 fn report_shows_a_hostile_path_as_text_and_is_not_world_readable() {
@@ -138,7 +139,11 @@ fn report_shows_a_hostile_path_as_text_and_is_not_world_readable() {
     let dir = s.path("a|b*`x`[x](javascript:alert(1))<script>alert(1)<");
     std::fs::create_dir_all(&dir).unwrap();
     let tool = dir.join("AnyDesk");
-    std::fs::copy(crate::support::which("sleep"), &tool).unwrap();
+    crate::support::run_ok(
+        Command::new("cp")
+            .arg(crate::support::which("sleep"))
+            .arg(&tool),
+    );
     let mut d = Daemon::start(&s, &["--config", config.to_str().unwrap()]);
     let mut child = Command::new(&tool).arg("60").spawn().unwrap();
     assert!(exits_within(&mut child, Duration::from_secs(3)));
@@ -164,13 +169,29 @@ fn report_shows_a_hostile_path_as_text_and_is_not_world_readable() {
         !html.contains("<script>") && html.contains("&lt;script&gt;"),
         "{html}"
     );
-    for path in [
-        s.path("rapporto.md"),
-        s.path("rapporto.html"),
-        s.path("rapporto-incidente.html"),
-        s.path("rapporto-incidente.md"),
-    ] {
+    for path in [s.path("rapporto.md"), s.path("rapporto.html")] {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640, "{}", path.display());
     }
+    // The copy the notification sends the operator to: an operator who is
+    // not root opens it; the audit log beside it stays closed to them.
+    let as_nobody = |path: &std::path::Path| {
+        Command::new(crate::support::which("setpriv"))
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let operator_copy = as_nobody(&s.path("rapporto-incidente.html"));
+    assert!(
+        operator_copy.status.success()
+            && String::from_utf8_lossy(&operator_copy.stdout).contains("&lt;script&gt;"),
+        "the operator cannot open the report the notification names: {}",
+        String::from_utf8_lossy(&operator_copy.stderr)
+    );
+    assert!(
+        !as_nobody(&d.audit).status.success(),
+        "nobody read the audit log"
+    );
+    assert!(!as_nobody(&s.path("rapporto.html")).status.success());
 }

@@ -387,20 +387,9 @@ fn fanotify_source_also_stops_a_tool_that_ran_before_varco_started() {
     assert_eq!(r["outcome"], "stopped", "{r}");
 }
 
-/// Spawns a just-written executable. Another test thread forking at the
-/// moment the copy was written can hold its descriptor open for an
-/// instant (ETXTBSY); that is retried, any other error is not.
+/// Spawns a just-written executable (see [`crate::support::spawn_fresh`]).
 fn spawn_fresh_copy(tool: &std::path::Path) -> std::process::Child {
-    for _ in 0..50 {
-        match Command::new(tool).arg("60").spawn() {
-            Ok(c) => return c,
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => panic!("cannot start {}: {e}", tool.display()),
-        }
-    }
-    panic!("{} stayed busy (ETXTBSY)", tool.display());
+    crate::support::spawn_fresh(Command::new(tool).arg("60"))
 }
 
 /// A tmpfs mounted for the test, unmounted when dropped.

@@ -50,9 +50,13 @@ impl Scratch {
 
     /// A copy of `sleep` named `name`: a fake remote tool whose executable
     /// file name is what the catalog matches.
+    /// A copy of `sleep` named `name`. `cp` writes it, not this process:
+    /// a descriptor open for writing here would be inherited by any child
+    /// another test thread forks meanwhile, and the copy's exec would fail
+    /// with ETXTBSY until that child execs.
     pub fn fake_tool(&self, name: &str) -> PathBuf {
         let p = self.path(name);
-        std::fs::copy(which("sleep"), &p).unwrap();
+        run_ok(Command::new("cp").arg(which("sleep")).arg(&p));
         p
     }
 }
@@ -61,6 +65,35 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `cmd` to completion; panics with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Spawns `cmd`, whose program may have just been written. Another test
+/// thread forking at the moment the copy was written holds its descriptor
+/// open until that child execs, so the exec can fail with ETXTBSY for an
+/// instant; that is retried, any other error is not.
+pub fn spawn_fresh(cmd: &mut Command) -> Child {
+    for _ in 0..50 {
+        match cmd.spawn() {
+            Ok(c) => return c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("cannot start {cmd:?}: {e}"),
+        }
+    }
+    panic!("{cmd:?} stayed busy (ETXTBSY)");
 }
 
 /// Full path of a program on PATH.
@@ -191,12 +224,39 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Kills the daemon and whatever it runs under: when the child is a
+    /// launcher (strace), killing it alone would leave a root `varco run`
+    /// enforcing on the machine after the test.
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
+            let below = descendants(self.child.id());
             let _ = self.child.kill();
+            for pid in below {
+                signal(pid, "KILL");
+            }
             let _ = self.child.wait();
         }
     }
+}
+
+/// Every process below `pid`, children before their own children.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = vec![pid];
+    while let Some(p) = next.pop() {
+        let tasks = std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                next.push(child);
+            }
+        }
+    }
+    found
 }
 
 /// Every JSON line of an audit log (none if it does not exist yet).

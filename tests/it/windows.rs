@@ -891,6 +891,14 @@ fn msi_installs_the_service_and_agent_and_uninstalls_cleanly() {
         "{actions}"
     );
 
+    // The operator's panic button, in every user's Start menu.
+    let shortcuts = msi_table(&msi, "Shortcut");
+    assert!(
+        shortcuts.contains("Interrompi assistenza remota")
+            && shortcuts.contains("PanicButton\t[INSTALLDIR]varco.exe\tpanic"),
+        "no panic button in the Start menu: {shortcuts}"
+    );
+
     let prefix = msi_prefix();
     let drive = prefix.join("drive_c");
     let program = drive.join("Program Files/varco");
@@ -941,6 +949,9 @@ fn msi_installs_the_service_and_agent_and_uninstalls_cleanly() {
         "varco.exe not in Program Files"
     );
     assert!(program.join("approved-windows.example.toml").is_file());
+    let panic_button = drive
+        .join("ProgramData/Microsoft/Windows/Start Menu/Programs/Interrompi assistenza remota.lnk");
+    assert!(panic_button.is_file(), "no {}", panic_button.display());
     let key = reg_query_in(&prefix, SERVICE_KEY);
     assert!(
         key.contains(r#"varco\varco.exe" service run"#)
@@ -1008,6 +1019,10 @@ fn msi_installs_the_service_and_agent_and_uninstalls_cleanly() {
         "the service is still registered"
     );
     assert!(!reg_query_in(&prefix, RUN_KEY).contains("varco-agent"));
+    assert!(
+        !panic_button.exists(),
+        "the panic button is left after uninstall"
+    );
     assert!(!reg_query_in(&prefix, EVENT_SOURCE_KEY).contains("EventLogMessages"));
     assert!(
         processes_in(&prefix, "service run").is_empty(),

@@ -89,6 +89,16 @@ impl AuditLog {
     /// Opens (creating if needed) the log at `path` for appending, and
     /// also delivers every record to `extra` sinks.
     pub fn open(path: &Path, extra: Vec<Box<dyn AuditSink>>) -> io::Result<AuditLog> {
+        Self::open_publishing_every(path, extra, HEAD_EVERY)
+    }
+
+    /// As [`AuditLog::open`], publishing the chain head `every` so long
+    /// after a record (tests use less than [`HEAD_EVERY`]).
+    fn open_publishing_every(
+        path: &Path,
+        extra: Vec<Box<dyn AuditSink>>,
+        every: Duration,
+    ) -> io::Result<AuditLog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -110,6 +120,7 @@ impl AuditLog {
             extra,
             path.to_path_buf(),
             head,
+            every,
         )
     }
 
@@ -125,7 +136,13 @@ impl AuditLog {
             hash: chain::GENESIS.to_string(),
             torn: false,
         };
-        Self::start(Box::new(sink), extra, PathBuf::from("<stderr>"), head)
+        Self::start(
+            Box::new(sink),
+            extra,
+            PathBuf::from("<stderr>"),
+            head,
+            HEAD_EVERY,
+        )
     }
 
     fn start(
@@ -133,13 +150,14 @@ impl AuditLog {
         extra: Vec<Box<dyn AuditSink>>,
         path: PathBuf,
         head: Head,
+        every: Duration,
     ) -> io::Result<AuditLog> {
         let (tx, rx) = mpsc::channel::<Record>();
         let mut sinks = vec![main];
         sinks.extend(extra);
         let thread = std::thread::Builder::new()
             .name("varco-audit".into())
-            .spawn(move || write_loop(sinks, rx, head))?;
+            .spawn(move || write_loop(sinks, rx, head, every))?;
         Ok(AuditLog {
             tx: Some(tx),
             thread: Some(thread),
@@ -210,9 +228,14 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Writes every record it receives, in order, each chained to the line
-/// before; publishes the chain head [`HEAD_EVERY`] after the first record
-/// since the last head, and when the log closes.
-fn write_loop(mut sinks: Vec<Box<dyn AuditSink>>, rx: mpsc::Receiver<Record>, mut head: Head) {
+/// before; publishes the chain head `every` after the first record since
+/// the last head, and when the log closes.
+fn write_loop(
+    mut sinks: Vec<Box<dyn AuditSink>>,
+    rx: mpsc::Receiver<Record>,
+    mut head: Head,
+    every: Duration,
+) {
     // What the last record was written with, for the head records.
     let mut last: Option<(jiff::tz::Offset, crate::policy::schedule::Mode)> = None;
     let mut head_due: Option<Instant> = None;
@@ -225,7 +248,7 @@ fn write_loop(mut sinks: Vec<Box<dyn AuditSink>>, rx: mpsc::Receiver<Record>, mu
             Ok(record) => {
                 last = Some((record.time.offset, record.mode));
                 write_one(&mut sinks, &mut head, record);
-                head_due.get_or_insert_with(|| Instant::now() + HEAD_EVERY);
+                head_due.get_or_insert_with(|| Instant::now() + every);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 write_head(&mut sinks, &mut head, last);
@@ -297,6 +320,50 @@ mod tests {
     use crate::policy::schedule::Mode;
     use jiff::Timestamp;
     use jiff::tz::TimeZone;
+
+    /// A collector holds a head at most `every` after any record, while
+    /// the daemon runs, not only when it stops; a quiet log sends none.
+    #[test]
+    fn the_head_follows_a_record_while_the_log_stays_open() {
+        let dir = std::env::temp_dir().join(format!("varco-audit-head-{}", std::process::id()));
+        let path = dir.join("audit.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let tz = TimeZone::UTC;
+        let every = Duration::from_millis(200);
+        let log = AuditLog::open_publishing_every(&path, Vec::new(), every).unwrap();
+        let heads = || {
+            parse_all(&std::fs::read_to_string(&path).unwrap_or_default())
+                .filter(|r| r.event == Event::ChainHead)
+                .count()
+        };
+        std::thread::sleep(every * 3);
+        assert_eq!(heads(), 0, "a head with nothing new to cover");
+        log.record(Record::new(
+            Event::Blocked,
+            Timestamp::now(),
+            &tz,
+            Mode::Block,
+        ));
+        let deadline = std::time::Instant::now() + every * 20;
+        while heads() == 0 {
+            assert!(std::time::Instant::now() < deadline, "no head while open");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last = parse_all(&text).last().unwrap();
+        assert_eq!(last.chain_lines, Some(1), "{text}");
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            last.chain_head.as_deref(),
+            Some(chain::line_hash(first.as_bytes()).as_str()),
+            "{text}"
+        );
+        // One head per quiet spell, not one per tick.
+        std::thread::sleep(every * 3);
+        assert_eq!(heads(), 1);
+        log.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn appends_records_that_read_back() {

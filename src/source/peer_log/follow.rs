@@ -10,12 +10,22 @@ use std::path::{Path, PathBuf};
 /// caught up over a few looks rather than stalling the others.
 const MAX_CHUNK: u64 = 1024 * 1024;
 
+/// How many of a file's first bytes tell it apart from the file that
+/// replaces it under the same name: a log's first line carries a time.
+const HEAD: usize = 64;
+
 /// One followed file.
 #[derive(Debug)]
 pub struct Follower {
     path: PathBuf,
     offset: u64,
+    /// (device, inode) where the system has them.
     identity: Option<(u64, u64)>,
+    /// The file's first bytes, up to [`HEAD`]: what tells a rotated file
+    /// where no stable file id is at hand. Creation time cannot: Wine
+    /// reports the inode's change time as creation time, which every
+    /// write moves.
+    head: Vec<u8>,
     partial: Vec<u8>,
 }
 
@@ -23,11 +33,15 @@ impl Follower {
     /// Follows `path` from its current end (`from_end`) or from its start
     /// (a file that appeared after the tool started).
     pub fn new(path: &Path, from_end: bool) -> io::Result<Follower> {
-        let meta = std::fs::metadata(path)?;
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        let offset = if from_end { meta.len() } else { 0 };
+        let head = read_head(&mut file, offset)?;
         Ok(Follower {
             path: path.to_path_buf(),
-            offset: if from_end { meta.len() } else { 0 },
+            offset,
             identity: identity(&meta),
+            head,
             partial: Vec::new(),
         })
     }
@@ -39,21 +53,28 @@ impl Follower {
 
     /// The complete lines written since the last call.
     pub fn poll(&mut self) -> io::Result<Vec<String>> {
-        let meta = std::fs::metadata(&self.path)?;
-        if identity(&meta) != self.identity || meta.len() < self.offset {
+        let mut f = File::open(&self.path)?;
+        let meta = f.metadata()?;
+        let replaced = identity(&meta) != self.identity
+            || meta.len() < self.offset
+            || read_head(&mut f, self.head.len() as u64)? != self.head;
+        if replaced {
             // Rotated or truncated: the new content starts at 0.
             self.identity = identity(&meta);
             self.offset = 0;
+            self.head.clear();
             self.partial.clear();
         }
         if meta.len() == self.offset {
             return Ok(Vec::new());
         }
-        let mut f = File::open(&self.path)?;
         f.seek(SeekFrom::Start(self.offset))?;
         let mut buf = Vec::new();
-        f.take(MAX_CHUNK).read_to_end(&mut buf)?;
+        (&mut f).take(MAX_CHUNK).read_to_end(&mut buf)?;
         self.offset += buf.len() as u64;
+        if self.head.len() < HEAD {
+            self.head = read_head(&mut f, self.offset)?;
+        }
         self.partial.extend(buf);
         let mut lines = Vec::new();
         while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
@@ -68,6 +89,16 @@ impl Follower {
     }
 }
 
+/// The first bytes of `file`, no more than [`HEAD`] and no more than the
+/// `upto` already followed.
+fn read_head(file: &mut File, upto: u64) -> io::Result<Vec<u8>> {
+    let want = upto.min(HEAD as u64);
+    let mut head = Vec::with_capacity(HEAD);
+    file.seek(SeekFrom::Start(0))?;
+    file.take(want).read_to_end(&mut head)?;
+    Ok(head)
+}
+
 #[cfg(unix)]
 fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -75,13 +106,8 @@ fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
 }
 
 #[cfg(not(unix))]
-fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
-    // No stable file id through std here: creation time tells a rotated
-    // file apart.
-    meta.created()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| (d.as_secs(), u64::from(d.subsec_nanos())))
+fn identity(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 #[cfg(test)]
