@@ -100,6 +100,14 @@ pub fn of<'a>(exe: &str, argv: &'a [String]) -> Launch<'a> {
     script.map_or(Launch::Direct, Launch::Script)
 }
 
+/// Whether an executable named `exe` (path or file name) may run another
+/// program named on its command line: a loader or an interpreter. Only
+/// then is the command line worth reading.
+pub fn may_launch(exe: &str) -> bool {
+    let name = file_name_of(exe);
+    is_loader(name) || family(name).is_some()
+}
+
 /// The dynamic loader: glibc's `ld-linux-x86-64.so.2`, `ld-linux.so.2`,
 /// `ld-2.31.so`, `ld64.so.2`, musl's `ld-musl-x86_64.so.1`, `ld.so`.
 pub fn is_loader(name: &str) -> bool {
@@ -356,6 +364,9 @@ mod tests {
         for name in ["ld", "ldd", "ldconfig", "gold-ld", "libld.so"] {
             assert!(!is_loader(name), "{name}");
         }
+        assert!(may_launch("/usr/lib64/ld-linux-x86-64.so.2"));
+        assert!(may_launch("/usr/bin/python3.11"));
+        assert!(!may_launch("/usr/bin/sleep"));
     }
 
     #[test]

@@ -1,9 +1,16 @@
 //! Facts about a live process, read from `/proc` (Linux event sources).
 //!
 //! Event sources learn only a pid from the kernel; this is where the pid
-//! becomes [`ProcessFacts`]. Reading is split in two so a source can stop
-//! early: the cheap names first (enough to know whether the catalog cares),
-//! the rest only for the few processes it does.
+//! becomes [`ProcessFacts`]. Reading is split so a source can stop early:
+//! the cheap names first (enough to know whether the catalog cares), the
+//! rest only for the few processes it does.
+//!
+//! The command line is read only where it decides something: when the
+//! executable is a loader or an interpreter, or cannot be named (a path
+//! longer than a page), and for the record of a tool. Reading
+//! `/proc/PID/cmdline` takes the process's memory-map lock, which a
+//! program that has just been executed needs to map its libraries: doing
+//! it for every exec on the machine measurably slowed every exec.
 
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -13,29 +20,34 @@ use super::launch::{self, ExeLink, Launch};
 use crate::facts::{ProcessFacts, file_name_of};
 use crate::sys;
 
-/// What identification needs before [`program_of`] adds the executable:
-/// the command line and the kernel's short name. `None` when the process
-/// already exited.
+/// What identification needs before [`program_of`] adds the executable
+/// (and, where it matters, the command line): the kernel's short name.
+/// `None` when the process already exited.
 pub fn names_of(pid: u32) -> Option<ProcessFacts> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .ok()?
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
     let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim_end().to_string())
-        .unwrap_or_default();
+        .ok()?
+        .trim_end()
+        .to_string();
     Some(ProcessFacts {
         pid,
         parent_pid: None,
         start_marker: 0,
         name,
         exe: None,
-        cmdline,
+        cmdline: Vec::new(),
         uid: None,
         user: None,
     })
+}
+
+/// The command line of `pid` (argv\[0\] first); empty when it is gone.
+fn cmdline_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The program a running process runs, open for reading: what
@@ -82,6 +94,9 @@ pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
         facts.exe = Some(link.clone());
     }
     let exe_text = text.map(|t| ExeLink::parse(t).path()).unwrap_or_default();
+    if facts.cmdline.is_empty() && (text.is_none() || launch::may_launch(exe_text)) {
+        facts.cmdline = cmdline_of(pid);
+    }
     let (path, script) = match launch::of(exe_text, &facts.cmdline) {
         Launch::Direct => {
             return Some(Program {
@@ -171,8 +186,8 @@ pub fn pending_exec_unnamed(pid: u32) -> ProcessFacts {
     }
 }
 
-/// Adds the parent, start marker and owner: what enforcement and the
-/// audit record need. Returns false when the process is gone.
+/// Adds the parent, start marker, owner and (when not read yet) command
+/// line: what enforcement and the audit record need. Returns false when the process is gone.
 ///
 /// The owner's name comes from the name service ([`sys::user_name`]), so
 /// operators from a directory (sssd, Active Directory) are named too;
@@ -181,6 +196,9 @@ pub fn complete(facts: &mut ProcessFacts) -> bool {
     let Some(marker) = sys::start_marker(facts.pid) else {
         return false;
     };
+    if facts.cmdline.is_empty() {
+        facts.cmdline = cmdline_of(facts.pid);
+    }
     facts.start_marker = marker;
     facts.parent_pid = sys::parent_pid(facts.pid);
     if let Ok(meta) = std::fs::metadata(format!("/proc/{}", facts.pid)) {
@@ -210,8 +228,8 @@ mod tests {
     fn running(cmd: &mut Command, marker: &str) -> (std::process::Child, ProcessFacts) {
         let mut child = cmd.spawn().unwrap();
         for _ in 0..200 {
-            if let Some(f) = names_of(child.id())
-                && f.cmdline.iter().any(|a| a.contains(marker))
+            if cmdline_of(child.id()).iter().any(|a| a.contains(marker))
+                && let Some(f) = names_of(child.id())
             {
                 return (child, f);
             }

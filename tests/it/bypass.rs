@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Daemon, Scratch, exits_within, which};
+use crate::support::{Daemon, Scratch, exits_within, run_ok, spawn_fresh, which};
 
 fn require_root() {
     let out = Command::new("id").arg("-u").output().unwrap();
@@ -47,10 +47,11 @@ fn after_one_second(marker: &Path) -> String {
 }
 
 /// A copy of dash named `name` in `dir`: an ELF program a loader can run,
-/// that the catalog knows only by its name.
+/// that the catalog knows only by its name. Written by `cp`, not this
+/// process (see `Scratch::fake_tool`).
 fn dash_named(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
-    std::fs::copy(which("dash"), &p).unwrap();
+    run_ok(Command::new("cp").arg(which("dash")).arg(&p));
     p
 }
 
@@ -306,12 +307,12 @@ fn a_daemonized_tool_admitted_in_a_window_is_stopped_when_it_closes() {
     // process exits: the survivor, re-parented, was never an exec varco
     // saw, and its pid is not the one admitted.
     let loop_cmd = format!("while :; do touch '{}'; sleep 0.1; done", beat.display());
-    let mut first = Command::new(&tool)
-        .arg("-c")
-        .arg(format!("( ( {loop_cmd} ) & ) ; exit 0"))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_fresh(
+        Command::new(&tool)
+            .arg("-c")
+            .arg(format!("( ( {loop_cmd} ) & ) ; exit 0"))
+            .stdout(Stdio::null()),
+    );
     let admitted = first.id();
     assert!(first.wait().unwrap().success());
     d.wait_for(
@@ -398,12 +399,27 @@ fn lost_exec_events_are_recorded_and_everything_is_decided_again() {
     );
     // Enforcement goes on after the overflow.
     let tool = dash_named(&s.dir, "AnyDesk");
-    let spawned = Instant::now();
-    match Command::new(&tool)
-        .arg("-c")
-        .arg(after_one_second(&marker))
-        .spawn()
-    {
+    let start = || {
+        (
+            Instant::now(),
+            Command::new(&tool)
+                .arg("-c")
+                .arg(after_one_second(&marker))
+                .spawn(),
+        )
+    };
+    let (mut spawned, mut started) = start();
+    for _ in 0..50 {
+        // A copy just written by `cp` can be busy for an instant (ETXTBSY).
+        match &started {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20));
+                (spawned, started) = start();
+            }
+            _ => break,
+        }
+    }
+    match started {
         Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}"),
         Ok(mut child) => {
             assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
