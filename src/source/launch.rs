@@ -87,6 +87,9 @@ pub fn of<'a>(exe: &str, argv: &'a [String]) -> Launch<'a> {
     if is_loader(name) {
         return loader_program(args).map_or(Launch::Direct, Launch::Loader);
     }
+    if is_wine(name) {
+        return wine_program(args).map_or(Launch::Direct, Launch::Loader);
+    }
     let Some(family) = family(name) else {
         return Launch::Direct;
     };
@@ -105,7 +108,26 @@ pub fn of<'a>(exe: &str, argv: &'a [String]) -> Launch<'a> {
 /// then is the command line worth reading.
 pub fn may_launch(exe: &str) -> bool {
     let name = file_name_of(exe);
-    is_loader(name) || family(name).is_some()
+    is_loader(name) || is_wine(name) || family(name).is_some()
+}
+
+/// Wine's launchers (`wine`, `wine64`, `wine64-preloader`, …): like a
+/// loader, they run a Windows program named on their command line.
+fn is_wine(name: &str) -> bool {
+    matches!(
+        name,
+        "wine" | "wine64" | "wine-preloader" | "wine64-preloader" | "wine-stable" | "wine64-stable"
+    )
+}
+
+/// The Windows program a Wine launcher runs: the first argument that is
+/// neither an option nor Wine itself (the preloader is given `wine64`
+/// first). A Windows path (`C:\…\AnyDesk.exe`) is judged by its file
+/// name.
+fn wine_program(args: &[String]) -> Option<&str> {
+    args.iter()
+        .map(String::as_str)
+        .find(|a| !a.starts_with('-') && !is_wine(file_name_of(a)))
 }
 
 /// The dynamic loader: glibc's `ld-linux-x86-64.so.2`, `ld-linux.so.2`,
@@ -367,6 +389,22 @@ mod tests {
         assert!(may_launch("/usr/lib64/ld-linux-x86-64.so.2"));
         assert!(may_launch("/usr/bin/python3.11"));
         assert!(!may_launch("/usr/bin/sleep"));
+        assert_eq!(
+            launch(
+                "/usr/lib/wine/wine64-preloader",
+                &[
+                    "wine64-preloader",
+                    "/usr/lib/wine/wine64",
+                    "C:\\Temp\\AnyDesk.exe"
+                ]
+            )
+            .as_deref(),
+            Some("loader C:\\Temp\\AnyDesk.exe")
+        );
+        assert_eq!(
+            launch("/usr/bin/wine", &["wine", "fattura.exe", "/S"]).as_deref(),
+            Some("loader fattura.exe")
+        );
     }
 
     #[test]

@@ -166,6 +166,7 @@ fn exec(pid: u32, events: &Sender<Observation>, judge: &mut Judge) -> bool {
     if !procfs::complete(&mut facts) {
         return true;
     }
+    procfs::add_cmdline(&mut facts);
     events
         .blocking_send(Observation::Started {
             facts,

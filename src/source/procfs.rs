@@ -40,6 +40,16 @@ pub fn names_of(pid: u32) -> Option<ProcessFacts> {
     })
 }
 
+/// Reads the command line of a process that has executed its program
+/// (post-exec sources), when it was not read to decide: for the record
+/// of a tool. Never for a pending exec (fanotify): that is still the old
+/// program's, and its memory map is the parent's during a vfork.
+pub fn add_cmdline(facts: &mut ProcessFacts) {
+    if facts.cmdline.is_empty() {
+        facts.cmdline = cmdline_of(facts.pid);
+    }
+}
+
 /// The command line of `pid` (argv\[0\] first); empty when it is gone.
 fn cmdline_of(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -186,8 +196,8 @@ pub fn pending_exec_unnamed(pid: u32) -> ProcessFacts {
     }
 }
 
-/// Adds the parent, start marker, owner and (when not read yet) command
-/// line: what enforcement and the audit record need. Returns false when the process is gone.
+/// Adds the parent, start marker and owner: what enforcement and the
+/// audit record need. Returns false when the process is gone.
 ///
 /// The owner's name comes from the name service ([`sys::user_name`]), so
 /// operators from a directory (sssd, Active Directory) are named too;
@@ -196,9 +206,6 @@ pub fn complete(facts: &mut ProcessFacts) -> bool {
     let Some(marker) = sys::start_marker(facts.pid) else {
         return false;
     };
-    if facts.cmdline.is_empty() {
-        facts.cmdline = cmdline_of(facts.pid);
-    }
     facts.start_marker = marker;
     facts.parent_pid = sys::parent_pid(facts.pid);
     if let Ok(meta) = std::fs::metadata(format!("/proc/{}", facts.pid)) {
