@@ -135,6 +135,9 @@ pub struct Fanotify {
     marked: Marked,
     /// Trial mode: only these paths' filesystems, no mount watching.
     trial: bool,
+    /// Whether this source lists what already runs at start (not when
+    /// the post-exec source beside it does).
+    initial_scan: bool,
     reason: String,
 }
 
@@ -206,8 +209,17 @@ impl Fanotify {
             policy,
             marked,
             trial: !only.is_empty(),
+            initial_scan: true,
             reason,
         })
+    }
+
+    /// This source, leaving the processes already running at start to the
+    /// post-exec source beside it, which lists and decides them anyway:
+    /// one listing at start instead of two on a machine busy starting.
+    pub fn without_initial_scan(mut self) -> Fanotify {
+        self.initial_scan = false;
+        self
     }
 }
 
@@ -226,6 +238,7 @@ impl ProcessSource for Fanotify {
             policy,
             marked,
             trial,
+            initial_scan,
             ..
         } = *self;
         let stats = Arc::new(Stats::default());
@@ -246,7 +259,7 @@ impl ProcessSource for Fanotify {
         // read must never approach the open-file limit.
         let mut buf = vec![0u8; 4096];
         let mut batch: Vec<ExecEvent> = Vec::with_capacity(256);
-        {
+        if initial_scan {
             // Tools already running when varco started: decided once, off
             // the answering thread (a scan can take a while).
             let (policy, events, stats) = (policy.clone(), events.clone(), Arc::clone(&stats));

@@ -323,7 +323,7 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Vec<Box<dyn Process
                                 format!("{beside}, every {} ms: {e}", settings.poll.as_millis()),
                             )),
                         };
-                    return vec![Box::new(f), post];
+                    return vec![Box::new(f.without_initial_scan()), post];
                 }
                 Err(e) => notes.push(e.to_string()),
             }

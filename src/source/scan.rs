@@ -55,6 +55,14 @@ pub fn send_tools(
         if facts.pid == me {
             continue;
         }
+        // Exited (or a zombie) since it was listed: nothing to stop, and
+        // without its start time in the kernel's unit the daemon could not
+        // tell it is the process another source already reported.
+        #[cfg(target_os = "linux")]
+        match sys::running_since(facts.pid) {
+            Some(marker) => facts.start_marker = marker,
+            None => continue,
+        }
         if let Some(decision) = judge.judge_process(&mut facts, now)
             && events
                 .blocking_send(Observation::Started {
