@@ -43,13 +43,23 @@ impl Group {
     /// Also raises this process's open-file limit to its hard limit: each
     /// event read carries a descriptor, and when the kernel cannot install
     /// one it refuses that exec itself.
+    ///
+    /// The queue is unlimited (`FAN_UNLIMITED_QUEUE`): with the default
+    /// limit of 16,384 events, the kernel drops an exec-permission event
+    /// it cannot queue and lets that exec through unasked. Each queued
+    /// exec-permission event holds its caller until answered, so the queue
+    /// cannot outgrow the processes exec'ing at once, and the watchdog
+    /// aborts the daemon if answers stop.
     pub fn new() -> io::Result<Arc<Group>> {
         raise_open_file_limit();
         // SAFETY: fanotify_init takes two flag words and returns a new
         // descriptor or -1; no memory is passed.
         let fd = unsafe {
             libc::fanotify_init(
-                libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK,
+                libc::FAN_CLASS_CONTENT
+                    | libc::FAN_CLOEXEC
+                    | libc::FAN_NONBLOCK
+                    | libc::FAN_UNLIMITED_QUEUE,
                 (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint,
             )
         };
