@@ -900,6 +900,11 @@ fn msi_installs_the_service_and_agent_and_uninstalls_cleanly() {
     );
 
     let prefix = msi_prefix();
+    // What an earlier run that failed midway left running in the prefix
+    // (its service, its keeper) would answer for this one.
+    for pid in processes_in(&prefix, "") {
+        crate::support::signal(pid, "KILL");
+    }
     let drive = prefix.join("drive_c");
     let program = drive.join("Program Files/varco");
     let data = drive.join("ProgramData/varco");
