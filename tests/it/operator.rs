@@ -116,7 +116,47 @@ fn the_operator_is_warned_once_before_the_window_ends_then_the_tool_is_stopped()
         "{stop}"
     );
     assert_eq!(count(&d, "window_ending"), 1, "warned more than once");
+    // A tool started after the window: what IT must explain on the bill.
+    let outside = s.fake_tool("RustDesk");
+    let mut late = spawn(&outside);
+    assert!(exits_within(&mut late, Duration::from_secs(5)));
+    d.wait_for(
+        |r| r["event"] == "blocked" && r["pid"] == late.id(),
+        Duration::from_secs(5),
+    )
+    .expect("RustDesk not blocked after the window");
     d.stop();
+
+    // The contract report of the day, from what this daemon wrote.
+    // The local date, as the report counts days.
+    let today = Command::new("date").arg("+%F").output().unwrap();
+    let today = String::from_utf8_lossy(&today.stdout).trim().to_string();
+    let out = s.path("contratto");
+    let o = varco(&[
+        "report",
+        "--windows",
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--audit-log",
+        d.audit.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.with_extension("md")).unwrap();
+    for needle in [
+        "| INC-END | dal ",
+        "| Mario Rossi | non indicato | sì (1) |",
+        "fermato da varco alla chiusura della finestra",
+        "Strumenti fermati o segnalati fuori dalle finestre (1)",
+        "RustDesk",
+    ] {
+        assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+    }
 }
 
 #[test]
