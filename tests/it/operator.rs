@@ -116,7 +116,47 @@ fn the_operator_is_warned_once_before_the_window_ends_then_the_tool_is_stopped()
         "{stop}"
     );
     assert_eq!(count(&d, "window_ending"), 1, "warned more than once");
+    // A tool started after the window: what IT must explain on the bill.
+    let outside = s.fake_tool("RustDesk");
+    let mut late = spawn(&outside);
+    assert!(exits_within(&mut late, Duration::from_secs(5)));
+    d.wait_for(
+        |r| r["event"] == "blocked" && r["pid"] == late.id(),
+        Duration::from_secs(5),
+    )
+    .expect("RustDesk not blocked after the window");
     d.stop();
+
+    // The contract report of the day, from what this daemon wrote.
+    // The local date, as the report counts days.
+    let today = Command::new("date").arg("+%F").output().unwrap();
+    let today = String::from_utf8_lossy(&today.stdout).trim().to_string();
+    let out = s.path("contratto");
+    let o = varco(&[
+        "report",
+        "--windows",
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--audit-log",
+        d.audit.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.with_extension("md")).unwrap();
+    for needle in [
+        "| INC-END | dal ",
+        "| Mario Rossi | non indicato | sì (1) |",
+        "fermato da varco alla chiusura della finestra",
+        "Strumenti fermati o segnalati fuori dalle finestre (1)",
+        "RustDesk",
+    ] {
+        assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+    }
 }
 
 #[test]
@@ -297,10 +337,15 @@ fn panic_without_a_daemon_says_so_and_fails() {
 
 /// A fake AnyDesk or TeamViewer: a script named like the tool that, when
 /// the test hands it a line (the peer connecting), appends it to its own
-/// log at `log` (relative to its `HOME`) and keeps running.
+/// log at `log` (relative to its `HOME`, or absolute) and keeps running.
 fn fake_logging_tool(s: &Scratch, name: &str, log: &str) -> PathBuf {
+    let log = if log.starts_with('/') {
+        log.to_string()
+    } else {
+        format!("$HOME/{log}")
+    };
     let script = format!(
-        "#!/bin/sh\nlog=\"$HOME/{log}\"\nmkdir -p \"$(dirname \"$log\")\"\ntouch \"$log\"\nwhile :; do\n  if [ -e \"$HOME/connect\" ]; then cat \"$HOME/connect\" >> \"$log\"; rm -f \"$HOME/connect\"; fi\n  sleep 0.1\ndone\n"
+        "#!/bin/sh\nlog=\"{log}\"\nmkdir -p \"$(dirname \"$log\")\"\ntouch \"$log\"\nwhile :; do\n  if [ -e \"$HOME/connect\" ]; then cat \"$HOME/connect\" >> \"$log\"; rm -f \"$HOME/connect\"; fi\n  sleep 0.1\ndone\n"
     );
     let p = s.write(name, &script);
     Command::new("chmod").arg("755").arg(&p).status().unwrap();
@@ -430,6 +475,60 @@ fn a_peer_not_listed_in_the_window_has_the_tool_stopped_even_inside_it() {
         let _ = c.kill();
         let _ = c.wait();
     }
+    d.stop();
+}
+
+/// AnyDesk's service writes its own trace (`/var/log/anydesk*.trace` on
+/// Linux) with `Accept request from ID`: followed like the user's trace.
+#[test]
+fn the_anydesk_service_trace_is_followed_too() {
+    let s = Scratch::new("op-peers-service");
+    let trace = Path::new("/var/log/anydesk-varco-test.trace");
+    struct Remove<'a>(&'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _ = std::fs::remove_file(trace);
+    let _cleanup = Remove(trace);
+    let config = s.write(
+        "approved-windows.toml",
+        &format!(
+            "{}peers = [\"221436813\"]\n",
+            open_window("INC-SVC", "\"anydesk\"")
+        ),
+    );
+    let mut d = Daemon::start(&s, &["--config", config.to_str().unwrap()]);
+    let anydesk = fake_logging_tool(&s, "AnyDesk", &trace.display().to_string());
+    let home = s.path("home-service");
+    let mut child = start_in(&home, &anydesk);
+    d.wait_for(
+        |r| r["event"] == "allowed" && r["pid"] == child.id(),
+        Duration::from_secs(5),
+    )
+    .expect("AnyDesk not admitted");
+    std::thread::sleep(Duration::from_millis(1500));
+    connect(
+        &home,
+        "   info 2025-11-26 14:05:00.001       gsvc   4660   4700                   anynet.any_socket - Accept request from 221436813.",
+    );
+    assert!(
+        !exits_within(&mut child, Duration::from_millis(1500)),
+        "the listed peer had the tool stopped"
+    );
+    connect(
+        &home,
+        "   info 2025-11-26 14:06:00.001       gsvc   4660   4700                   anynet.any_socket - Accept request from 555666777.",
+    );
+    assert!(
+        exits_within(&mut child, Duration::from_secs(3)),
+        "AnyDesk kept running with an unlisted peer in its service trace"
+    );
+    let r = d
+        .wait_for(|r| r["event"] == "unlisted_peer", Duration::from_secs(8))
+        .expect("no unlisted_peer record");
+    assert_eq!(r["peer_id"], "555666777", "{r}");
     d.stop();
 }
 

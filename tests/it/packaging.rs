@@ -216,7 +216,7 @@ const DEB_DIRS: [&str; 3] = ["/etc/varco", "/var/lib/varco", "/var/log/varco"];
 fn deb_package_installs_checks_removes_and_purges_cleanly() {
     // It installs /usr/bin/varco and /etc/varco, which every root varco
     // would read: no other test may run a daemon meanwhile.
-    let _s = Scratch::new("deb");
+    let s = Scratch::new("deb");
     if !package_state().is_empty() {
         // An aborted run left it installed (or half removed).
         dpkg(&["--purge", "varco"]);
@@ -370,6 +370,26 @@ fn deb_package_installs_checks_removes_and_purges_cleanly() {
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
+    // IT installs its public key where the installed varco looks for it:
+    // from then on only a windows file IT signed passes, without a flag.
+    let key = crate::trust::Key::new(&s, "it");
+    std::fs::copy(&key.public, "/etc/varco/trusted.pub").unwrap();
+    let release = s.write("release.toml", "serial = 1\nmode = \"block\"\n");
+    let unsigned = run(Command::new("/usr/bin/varco").arg("check").arg(&release));
+    let said = String::from_utf8_lossy(&unsigned.stdout).into_owned()
+        + &String::from_utf8_lossy(&unsigned.stderr);
+    assert!(
+        !unsigned.status.success() && said.contains("refused: it is not signed"),
+        "{said}"
+    );
+    key.sign(&release);
+    let signed = run(Command::new("/usr/bin/varco").arg("check").arg(&release));
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stdout)
+    );
+    std::fs::remove_file("/etc/varco/trusted.pub").unwrap();
     verify_unit_file(Path::new("/usr/lib/systemd/system/varco-system.service"));
     verify_unit_file(Path::new("/usr/lib/systemd/user/varco-agent.service"));
     desktop_file_validate(Path::new("/etc/xdg/autostart/varco-agent.desktop"));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Daemon, Scratch, exits_within, which};
+use crate::support::{Daemon, Scratch, exits_within, varco_bin, which};
 
 struct Rsyslog {
     child: Child,
@@ -37,7 +37,7 @@ module(load="imuxsock" SysSock.Use="off")
 input(type="imudp" address="127.0.0.1" port="{udp}")
 input(type="imtcp" address="127.0.0.1" port="{tcp}")
 input(type="imuxsock" Socket="{dir}/log.sock" UseSpecialParser="off" ParseHostname="on")
-template(name="fields" type="string" string="%inputname% %msgid% %structured-data% %msg%\n")
+template(name="fields" type="string" string="%inputname% %syslogfacility-text%.%syslogseverity-text% %msgid% %structured-data% %msg%\n")
 *.* action(type="omfile" file="{out}" template="fields")
 "#,
         dir = dir.display(),
@@ -144,7 +144,7 @@ fn audit_events_reach_a_real_rsyslog_over_tcp_udp_and_the_local_socket() {
         "outcome=\"stopped",
         "\"event\":\"blocked\"",
     ];
-    let mut tcp_needles = vec!["imtcp "];
+    let mut tcp_needles = vec!["imtcp ", " local3.warning blocked "];
     tcp_needles.extend(tool_fields);
     let line = received(&r.out, &tcp_needles, Duration::from_secs(10));
     eprintln!("rsyslog (tcp) received: {line}");
@@ -185,6 +185,28 @@ fn audit_events_reach_a_real_rsyslog_over_tcp_udp_and_the_local_socket() {
             "blocked [varco@32473 ",
             "tool=\"rustdesk\"",
             &pid_field,
+        ],
+        Duration::from_secs(10),
+    );
+
+    // The operator presses the panic button: the collector gets it at
+    // alert severity, the highest varco sends, to page someone now.
+    let out = Command::new(varco_bin())
+        .args(["panic", "--socket"])
+        .arg(s.path("control/control.sock"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "varco panic: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    received(
+        &r.out,
+        &[
+            "imudp ",
+            " auth.alert panic [varco@32473 ",
+            "event=\"panic\"",
         ],
         Duration::from_secs(10),
     );
