@@ -246,7 +246,7 @@ mod tests {
         );
     }
 
-    const ALL: [Event; 20] = [
+    const ALL: [Event; 21] = [
         Event::Allowed,
         Event::Blocked,
         Event::Alerted,
@@ -267,5 +267,6 @@ mod tests {
         Event::UnlistedPeer,
         Event::PeerUnverifiable,
         Event::Exited,
+        Event::EventsLost,
     ];
 }
