@@ -11,8 +11,6 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use crate::import::Source;
-
 /// What one upstream entry (a LOLRMM file, a Splunk app, a Sigma rule, a
 /// Surveyor tool) says about a tool, as facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -429,6 +427,121 @@ pub fn quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The sources the catalog is merged from, in merge order: an earlier
+/// source's claim on a name wins over a later one's (curated.toml's win
+/// over all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// LOLRMM, the RMM inventory with PE metadata and install paths.
+    Lolrmm,
+    /// Splunk Security Content's `remote_access_software` lookup.
+    Splunk,
+    /// SigmaHQ's detection rules for remote-access software.
+    Sigma,
+    /// Red Canary Surveyor's `remote-admin` definitions.
+    Surveyor,
+}
+
+impl Source {
+    /// Every source, in merge order.
+    pub const ALL: [Source; 4] = [
+        Source::Lolrmm,
+        Source::Splunk,
+        Source::Sigma,
+        Source::Surveyor,
+    ];
+
+    /// The short name used on the command line, in file names and in each
+    /// catalog entry's `sources`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Lolrmm => "lolrmm",
+            Source::Splunk => "splunk",
+            Source::Sigma => "sigma",
+            Source::Surveyor => "surveyor",
+        }
+    }
+
+    /// The source with this short name.
+    pub fn from_name(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The short names, for messages.
+    pub fn names() -> String {
+        Source::ALL.map(Source::name).join(", ")
+    }
+
+    /// The project's name.
+    pub fn title(self) -> &'static str {
+        match self {
+            Source::Lolrmm => "LOLRMM (Living Off the Land Remote Monitoring and Management)",
+            Source::Splunk => "Splunk Security Content, remote_access_software lookup",
+            Source::Sigma => "SigmaHQ detection rules",
+            Source::Surveyor => "Red Canary Surveyor, remote-admin definitions",
+        }
+    }
+
+    /// Where the project is published.
+    pub fn url(self) -> &'static str {
+        match self {
+            Source::Lolrmm => "https://github.com/magicsword-io/LOLRMM",
+            Source::Splunk => "https://github.com/splunk/security_content",
+            Source::Sigma => "https://github.com/SigmaHQ/sigma",
+            Source::Surveyor => "https://github.com/redcanaryco/surveyor",
+        }
+    }
+
+    /// The licence the facts are used under.
+    pub fn licence(self) -> &'static str {
+        match self {
+            Source::Lolrmm | Source::Splunk => "Apache License 2.0",
+            Source::Sigma => "Detection Rule License 1.1",
+            Source::Surveyor => "MIT License",
+        }
+    }
+
+    /// Which export the importer reads: what IT downloads.
+    pub fn export(self) -> &'static str {
+        match self {
+            Source::Lolrmm => "the repository's yaml/ folder (PATH is the folder holding yaml/)",
+            Source::Splunk => {
+                "lookups/remote_access_software*.csv (either the 2024 or the 2025 column layout)"
+            }
+            Source::Sigma => {
+                "the repository's rules*/ folders (PATH is the repository root or a rules folder)"
+            }
+            Source::Surveyor => "definitions/remote-admin.json",
+        }
+    }
+
+    /// Whether a signer listed by this source may belong to a bundled
+    /// component rather than the tool: LOLRMM lists WinRAR's and PuTTY's
+    /// signers beside the vendor's, so its signers count only when they
+    /// name the tool.
+    pub fn signers_may_be_bundled(self) -> bool {
+        self == Source::Lolrmm
+    }
+}
+
+/// True when `a` and `b` share a word of 4 letters or more.
+pub fn shares_word(a: &str, b: &str) -> bool {
+    let words = |s: &str| -> BTreeSet<String> {
+        s.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 4)
+            .map(str::to_string)
+            .collect()
+    };
+    let (wa, wb) = (words(a), words(b));
+    wa.iter().any(|w| {
+        wb.contains(w)
+            || wb
+                .iter()
+                .any(|x| x.contains(w.as_str()) || w.contains(x.as_str()))
+    })
 }
 
 #[cfg(test)]

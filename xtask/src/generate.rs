@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use crate::facts::shares_word;
 use crate::facts::{CatalogFile, Entry, Snapshot, list, quote};
 use crate::import::Source;
 
@@ -590,24 +591,6 @@ fn slugs(name: &str) -> Vec<String> {
 pub fn normalise(name: &str) -> String {
     let lower = name.trim().to_lowercase();
     lower.strip_suffix(".exe").unwrap_or(&lower).to_string()
-}
-
-/// True when `a` and `b` share a word of 4 letters or more.
-pub fn shares_word(a: &str, b: &str) -> bool {
-    let words = |s: &str| -> BTreeSet<String> {
-        s.to_lowercase()
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.chars().count() >= 4)
-            .map(str::to_string)
-            .collect()
-    };
-    let (wa, wb) = (words(a), words(b));
-    wa.iter().any(|w| {
-        wb.contains(w)
-            || wb
-                .iter()
-                .any(|x| x.contains(w.as_str()) || w.contains(x.as_str()))
-    })
 }
 
 fn names_tool(signer: &str, name: &str, reference: &str, id: &str) -> bool {

@@ -122,7 +122,7 @@ fn is_product_like(v: &str, tool_name: &str) -> bool {
     v.len() <= 32
         && !v.contains(['(', ')', ',', ';', ':', '.'])
         && v.split_whitespace().count() <= 3
-        && crate::generate::shares_word(v, tool_name)
+        && crate::facts::shares_word(v, tool_name)
 }
 
 #[cfg(test)]
