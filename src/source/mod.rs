@@ -114,17 +114,7 @@ impl Judge {
         let found = self.identifier.identify(&policy.catalog, facts);
         let found = self.settle(facts, found)?;
         let provenance = provenance::of_process(facts);
-        let seen = Circumstances {
-            suspension: policy.suspension.as_ref(),
-            provenance: provenance.as_ref(),
-        };
-        Some(decide_in(
-            &found,
-            &policy.schedule,
-            policy.mode(),
-            now,
-            seen,
-        ))
+        Some(decided(&policy, &found, provenance, now))
     }
 
     /// As [`Judge::judge`], for a running process whose executable is open
@@ -140,17 +130,7 @@ impl Judge {
         let found = self.identifier.identify_exe(&policy.catalog, facts, exe);
         let found = self.settle(facts, found)?;
         let provenance = provenance::of_open_file(facts, exe);
-        let seen = Circumstances {
-            suspension: policy.suspension.as_ref(),
-            provenance: provenance.as_ref(),
-        };
-        Some(decide_in(
-            &found,
-            &policy.schedule,
-            policy.mode(),
-            now,
-            seen,
-        ))
+        Some(decided(&policy, &found, provenance, now))
     }
 
     /// As [`Judge::judge_exe`], for an interpreter (`facts`) running the
@@ -169,17 +149,7 @@ impl Judge {
             .identify_script(&policy.catalog, facts, &path, script);
         let found = self.settle(facts, found)?;
         let provenance = provenance::of_open_file(facts, script);
-        let seen = Circumstances {
-            suspension: policy.suspension.as_ref(),
-            provenance: provenance.as_ref(),
-        };
-        Some(decide_in(
-            &found,
-            &policy.schedule,
-            policy.mode(),
-            now,
-            seen,
-        ))
+        Some(decided(&policy, &found, provenance, now))
     }
 
     /// Judges a running process on the program that actually runs in it
@@ -246,6 +216,21 @@ impl Judge {
 /// Sent by a source's thread when the source stopped watching.
 #[derive(Debug, Clone, Copy)]
 pub struct Stopped(pub SourceKind);
+
+/// The decision on an identified tool, under `policy` at `now`, with
+/// where its file came from: the last step of every way of judging.
+fn decided(
+    policy: &crate::policy::Policy,
+    found: &crate::policy::catalog::Identification<'_>,
+    provenance: Option<crate::facts::Provenance>,
+    now: Timestamp,
+) -> Decision {
+    let seen = Circumstances {
+        suspension: policy.suspension.as_ref(),
+        provenance: provenance.as_ref(),
+    };
+    decide_in(found, &policy.schedule, policy.mode(), now, seen)
+}
 
 /// A watcher of process starts.
 pub trait ProcessSource: Send + 'static {

@@ -22,12 +22,7 @@ use serde_json::Value;
 use crate::support::{Daemon, Scratch, exits_within, run_ok, spawn_fresh, which};
 
 fn require_root() {
-    let out = Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
-        panic!(
-            "the bypass tests need root (fanotify, proc connector, mounts): run bash tests/run.sh as root"
-        );
-    }
+    crate::support::require_root("the bypass tests (fanotify, proc connector, mounts)");
 }
 
 /// Debian's python3, not a version manager's shim on PATH.

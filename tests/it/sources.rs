@@ -11,13 +11,9 @@ use std::time::Duration;
 use crate::support::{Daemon, Scratch, exits_within, open_window, read_records, varco_bin};
 
 fn require_root() {
-    // The effective uid as `id -u` prints it (no unsafe outside src/sys).
-    let out = Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
-        panic!(
-            "this test needs root (fanotify needs CAP_SYS_ADMIN, the proc connector CAP_NET_ADMIN): run bash tests/run.sh as root"
-        );
-    }
+    crate::support::require_root(
+        "this test (fanotify needs CAP_SYS_ADMIN, the proc connector CAP_NET_ADMIN)",
+    );
 }
 
 /// Pids of live processes whose executable is `exe`.

@@ -67,6 +67,15 @@ impl Drop for Scratch {
     }
 }
 
+/// Fails the test unless it runs as root (`what` says what needs it): the
+/// effective uid as `id -u` prints it (no unsafe outside src/sys).
+pub fn require_root(what: &str) {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
+        panic!("{what} needs root: run bash tests/run.sh as root");
+    }
+}
+
 /// Runs `cmd` to completion; panics with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) {
     let out = cmd
