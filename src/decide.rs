@@ -157,6 +157,21 @@ pub fn decide(
     decide_in(found, schedule, mode, now, Circumstances::default())
 }
 
+/// Whether where the executable came from can change the verdict on
+/// `found` at `now`: only a window open now, admitting the tool, that
+/// admits installed copies only, weighs it. Gathering provenance reads the
+/// file's marks and the process's environment; fanotify holds the exec
+/// while it decides, so it gathers provenance before the verdict only
+/// when this says so, and after the verdict (for the record's `origin`)
+/// otherwise.
+pub fn weighs_provenance(found: &Identification<'_>, schedule: &Schedule, now: Timestamp) -> bool {
+    schedule.windows.iter().any(|w| {
+        w.installed_only
+            && w.admits(&found.tool.id)
+            && w.opening_at(&schedule.timezone, now).is_some()
+    })
+}
+
 /// [`decide`], weighing what the edges found out (`seen`): a panic in
 /// force and where the executable came from.
 pub fn decide_in(
@@ -408,11 +423,9 @@ technician = "Mario Rossi"
         assert_eq!(d.verdict, Verdict::Allowed);
     }
 
-    #[test]
-    fn installed_only_refuses_downloaded_copies_inside_the_window() {
-        let (c, s) =
-            setup(&ANYDESK_WINDOW.replace("technician =", "installed_only = true\ntechnician ="));
-        let now = at("2025-11-26T13:30:00Z");
+    /// A copy downloaded (with its URL), one lying in Downloads, one
+    /// installed.
+    fn provenances() -> [Provenance; 3] {
         let downloaded = Provenance {
             origin: Some("https://download.example/AnyDesk.exe".into()),
             downloaded: true,
@@ -422,7 +435,15 @@ technician = "Mario Rossi"
             place: Some(crate::facts::UserPlace::Downloads),
             ..Provenance::default()
         };
-        let installed = Provenance::default();
+        [downloaded, in_downloads, Provenance::default()]
+    }
+
+    #[test]
+    fn installed_only_refuses_downloaded_copies_inside_the_window() {
+        let (c, s) =
+            setup(&ANYDESK_WINDOW.replace("technician =", "installed_only = true\ntechnician ="));
+        let now = at("2025-11-26T13:30:00Z");
+        let [downloaded, in_downloads, installed] = provenances();
         for (p, verdict) in [
             (Some(&downloaded), Verdict::Blocked),
             (Some(&in_downloads), Verdict::Blocked),
@@ -453,6 +474,60 @@ technician = "Mario Rossi"
             d.origin.as_deref(),
             Some("https://download.example/AnyDesk.exe")
         );
+    }
+
+    /// fanotify decides without provenance when `weighs_provenance` says
+    /// it cannot matter: then every provenance must give the same verdict,
+    /// refusal and window as none at all.
+    #[test]
+    fn provenance_is_weighed_only_by_an_open_installed_only_window() {
+        let installed_only =
+            ANYDESK_WINDOW.replace("technician =", "installed_only = true\ntechnician =");
+        let other_tool = ANYDESK_WINDOW.replace("[\"anydesk\"]", "[\"teamviewer\"]");
+        let [downloaded, in_downloads, installed] = provenances();
+        let mut weighed = 0;
+        for (text, expect_weighed) in [
+            (ANYDESK_WINDOW, false),
+            (installed_only.as_str(), true),
+            (
+                other_tool
+                    .replace("technician =", "installed_only = true\ntechnician =")
+                    .as_str(),
+                false,
+            ),
+        ] {
+            let (c, s) = setup(text);
+            for (when, open) in [
+                ("2025-11-26T13:30:00Z", true),
+                ("2025-11-26T15:30:00Z", false),
+                ("2025-11-25T13:30:00Z", false),
+            ] {
+                let now = at(when);
+                let found = anydesk(&c);
+                let weighs = weighs_provenance(&found, &s, now);
+                assert_eq!(weighs, expect_weighed && open, "{text} at {when}");
+                weighed += usize::from(weighs);
+                if weighs {
+                    continue;
+                }
+                for mode in [Mode::Block, Mode::Alert] {
+                    let none = decide_in(&found, &s, mode, now, Circumstances::default());
+                    for p in [&downloaded, &in_downloads, &installed] {
+                        let seen = Circumstances {
+                            suspension: None,
+                            provenance: Some(p),
+                        };
+                        let d = decide_in(&found, &s, mode, now, seen);
+                        assert_eq!(
+                            (d.verdict, &d.refusal, &d.window),
+                            (none.verdict, &none.refusal, &none.window),
+                            "{text} at {when}, {p:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(weighed, 1);
     }
 
     #[test]

@@ -361,7 +361,7 @@ fn answer(ev: ExecEvent, me: &Me, judge: &mut Judge, events: &Sender<Observation
         Some(path) => procfs::pending_exec(pid, path),
         None => procfs::pending_exec_unnamed(pid),
     };
-    let Some(decision) = judge.judge_exe(&facts, file, crate::sys::clock::now()) else {
+    let Some(judged) = judge.judge_held_exec(&facts, file, crate::sys::clock::now()) else {
         if named {
             allow_ordinary(ev, facts.exe.as_deref(), stats);
         } else {
@@ -378,7 +378,7 @@ fn answer(ev: ExecEvent, me: &Me, judge: &mut Judge, events: &Sender<Observation
     // lookup, waited for at most sys::users::WAIT) on the exec of a remote
     // tool only.
     procfs::complete(&mut facts);
-    let refused = if decision.verdict == Verdict::Blocked {
+    let refused = if judged.decision.verdict == Verdict::Blocked {
         match ev.deny() {
             Ok(()) => {
                 stats.denied.fetch_add(1, Ordering::Relaxed);
@@ -395,6 +395,8 @@ fn answer(ev: ExecEvent, me: &Me, judge: &mut Judge, events: &Sender<Observation
         let _ = ev.allow();
         false
     };
+    // Answered: where the file came from is read now, for the record.
+    let decision = judged.with_origin();
     let obs = if refused {
         Observation::Enforced { facts, decision }
     } else {

@@ -28,7 +28,7 @@ use jiff::Timestamp;
 use tokio::sync::mpsc::Sender;
 
 use crate::decide::{Circumstances, Decision, decide_in};
-use crate::facts::{ProcessFacts, SourceKind};
+use crate::facts::{ProcessFacts, Provenance, SourceKind};
 use crate::policy::SharedPolicy;
 use crate::policy::identify::{Identifier, IdentifyError};
 
@@ -113,8 +113,7 @@ impl Judge {
         let policy = self.current();
         let found = self.identifier.identify(&policy.catalog, facts);
         let found = self.settle(facts, found)?;
-        let provenance = provenance::of_process(facts);
-        Some(decided(&policy, &found, provenance, now))
+        Some(decided(&policy, &found, || provenance::of_process(facts), now).with_origin())
     }
 
     /// As [`Judge::judge`], for a running process whose executable is open
@@ -126,11 +125,28 @@ impl Judge {
         exe: &std::fs::File,
         now: Timestamp,
     ) -> Option<Decision> {
+        Some(self.judge_held_exec(facts, exe, now)?.with_origin())
+    }
+
+    /// As [`Judge::judge_exe`], for an exec the kernel holds until it is
+    /// answered (fanotify): where the file came from is read before the
+    /// verdict only when it can change it
+    /// ([`crate::decide::weighs_provenance`]); otherwise the caller answers
+    /// first and then adds the record's `origin` ([`Judged::with_origin`]).
+    pub fn judge_held_exec(
+        &mut self,
+        facts: &ProcessFacts,
+        exe: &std::fs::File,
+        now: Timestamp,
+    ) -> Option<Judged<impl FnOnce() -> Option<Provenance> + use<>>> {
         let policy = self.current();
         let found = self.identifier.identify_exe(&policy.catalog, facts, exe);
         let found = self.settle(facts, found)?;
-        let provenance = provenance::of_open_file(facts, exe);
-        Some(decided(&policy, &found, provenance, now))
+        // A remote tool (rare): its own copies, so the exec can be answered
+        // (and the event's descriptor given back) before they are read.
+        let (facts, exe) = (facts.clone(), exe.try_clone());
+        let read = move || provenance::of_open_file(&facts, exe.as_ref().ok()?);
+        Some(decided(&policy, &found, read, now))
     }
 
     /// As [`Judge::judge_exe`], for an interpreter (`facts`) running the
@@ -148,8 +164,15 @@ impl Judge {
             .identifier
             .identify_script(&policy.catalog, facts, &path, script);
         let found = self.settle(facts, found)?;
-        let provenance = provenance::of_open_file(facts, script);
-        Some(decided(&policy, &found, provenance, now))
+        Some(
+            decided(
+                &policy,
+                &found,
+                || provenance::of_open_file(facts, script),
+                now,
+            )
+            .with_origin(),
+        )
     }
 
     /// Judges a running process on the program that actually runs in it
@@ -217,19 +240,54 @@ impl Judge {
 #[derive(Debug, Clone, Copy)]
 pub struct Stopped(pub SourceKind);
 
-/// The decision on an identified tool, under `policy` at `now`, with
-/// where its file came from: the last step of every way of judging.
-fn decided(
+/// A decision, and where the file came from when the decision has not
+/// read it yet.
+pub struct Judged<G> {
+    /// What must happen to the process. Its `origin` is filled once
+    /// provenance has been read.
+    pub decision: Decision,
+    /// Reads the provenance, when the decision did not need it.
+    pending: Option<G>,
+}
+
+impl<G: FnOnce() -> Option<Provenance>> Judged<G> {
+    /// The decision with its `origin` (the download URL the file carries,
+    /// for the record and the incident report), reading the provenance
+    /// now if the decision did not.
+    pub fn with_origin(self) -> Decision {
+        let mut decision = self.decision;
+        if let Some(read) = self.pending {
+            decision.origin = read().and_then(|p| p.origin);
+        }
+        decision
+    }
+}
+
+/// The decision on an identified tool, under `policy` at `now`: the last
+/// step of every way of judging. Where the file came from (`provenance`,
+/// read from its marks and the process's environment) is read first only
+/// when it can change the verdict; otherwise it is left to
+/// [`Judged::with_origin`], so an exec held by fanotify is answered
+/// without it.
+fn decided<G: FnOnce() -> Option<Provenance>>(
     policy: &crate::policy::Policy,
     found: &crate::policy::catalog::Identification<'_>,
-    provenance: Option<crate::facts::Provenance>,
+    provenance: G,
     now: Timestamp,
-) -> Decision {
+) -> Judged<G> {
+    let (read, pending) = if crate::decide::weighs_provenance(found, &policy.schedule, now) {
+        (provenance(), None)
+    } else {
+        (None, Some(provenance))
+    };
     let seen = Circumstances {
         suspension: policy.suspension.as_ref(),
-        provenance: provenance.as_ref(),
+        provenance: read.as_ref(),
     };
-    decide_in(found, &policy.schedule, policy.mode(), now, seen)
+    Judged {
+        decision: decide_in(found, &policy.schedule, policy.mode(), now, seen),
+        pending,
+    }
 }
 
 /// A watcher of process starts.
@@ -301,7 +359,7 @@ pub fn select(settings: &Settings, policy: &SharedPolicy) -> Vec<Box<dyn Process
                     let beside = "after the exec, beside fanotify";
                     let post: Box<dyn ProcessSource> =
                         match proc_connector::ProcConnector::open(policy.clone(), beside) {
-                            Ok(p) => Box::new(p),
+                            Ok(p) => Box::new(p.beside_fanotify()),
                             Err(e) => Box::new(scan::Scan::new(
                                 policy.clone(),
                                 settings.poll,

@@ -56,6 +56,9 @@ pub struct ProcConnector {
     socket: Socket,
     policy: SharedPolicy,
     reason: String,
+    /// Running beside fanotify, which already answered every exec it could
+    /// see: this one looks again without preempting what runs.
+    beside: bool,
 }
 
 /// Why the process connector cannot be used here.
@@ -92,7 +95,18 @@ impl ProcConnector {
             socket,
             policy,
             reason,
+            beside: false,
         })
+    }
+
+    /// This source as the second one, beside fanotify: its thread is woken
+    /// by every exec on the machine but no exec waits for it, so it does
+    /// not preempt the program it was woken for
+    /// ([`crate::sys::wake_without_preempting`]); it runs as soon as a
+    /// processor is free or at the next tick.
+    pub fn beside_fanotify(mut self) -> ProcConnector {
+        self.beside = true;
+        self
     }
 }
 
@@ -106,6 +120,11 @@ impl ProcessSource for ProcConnector {
     }
 
     fn run(self: Box<Self>, events: Sender<Observation>) {
+        if self.beside
+            && let Err(e) = crate::sys::wake_without_preempting()
+        {
+            tracing::warn!("process connector: cannot lower its wake-up priority: {e}");
+        }
         let mut judge = Judge::new(self.policy.clone()).reporting_to(events.clone());
         // Subscribed first, listed second: nothing falls in between.
         let mut watcher = scan::Watcher::new().ok();

@@ -24,10 +24,15 @@ use crate::sys;
 /// (and, where it matters, the command line): the kernel's short name.
 /// `None` when the process already exited.
 pub fn names_of(pid: u32) -> Option<ProcessFacts> {
-    let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+    use std::io::Read;
+    // One read into a buffer: the kernel's name is at most 15 bytes and a
+    // newline (done for every exec on the machine).
+    let mut buf = [0u8; 64];
+    let n = File::open(format!("/proc/{pid}/comm"))
         .ok()?
-        .trim_end()
-        .to_string();
+        .read(&mut buf)
+        .ok()?;
+    let name = String::from_utf8_lossy(&buf[..n]).trim_end().to_string();
     Some(ProcessFacts {
         pid,
         parent_pid: None,
@@ -203,11 +208,11 @@ pub fn pending_exec_unnamed(pid: u32) -> ProcessFacts {
 /// operators from a directory (sssd, Active Directory) are named too;
 /// whatever the name, the numeric uid is kept.
 pub fn complete(facts: &mut ProcessFacts) -> bool {
-    let Some(marker) = sys::start_marker(facts.pid) else {
+    let Some((marker, parent)) = sys::start_and_parent(facts.pid) else {
         return false;
     };
     facts.start_marker = marker;
-    facts.parent_pid = sys::parent_pid(facts.pid);
+    facts.parent_pid = parent;
     if let Ok(meta) = std::fs::metadata(format!("/proc/{}", facts.pid)) {
         facts.uid = Some(meta.uid());
         facts.user = sys::user_name(meta.uid());

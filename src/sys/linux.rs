@@ -44,6 +44,37 @@ fn parent_of(pid: u32) -> Option<u32> {
         .ok()
 }
 
+/// Makes the calling thread a batch thread (`SCHED_BATCH`): it gets the
+/// same share of the processor, but waking it does not preempt the task
+/// that runs. For a watcher woken by every exec on the machine whose
+/// answer is not awaited (the post-exec source beside fanotify): on a
+/// small machine, preempting the program that was just executed to look
+/// at it slowed every exec measurably (see docs/sources.md).
+pub fn wake_without_preempting() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param for the call's duration; pid 0
+    // is the calling thread.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The start marker and parent of `pid`, from one read of
+/// `/proc/PID/stat` (fanotify reads them while it holds a tool's exec).
+/// `None` once it exited.
+pub fn start_and_parent(pid: u32) -> Option<(u64, Option<u32>)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Parsed in place, as in `parent_of`: after the last ')' come the
+    // state (0), the parent (1) … and the start time (19).
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let parent = fields.nth(1).and_then(|p| p.parse().ok());
+    let start = fields.nth(17)?.parse().ok()?;
+    Some((start, parent))
+}
+
 /// Fields of `/proc/PID/stat` after the `(comm)` field: index 0 is the
 /// state, 1 the parent pid, 19 the start time.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
@@ -298,6 +329,34 @@ pub fn content_tracked(file: &fs::File, _path: &std::path::Path) -> bool {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    #[test]
+    fn one_read_of_stat_gives_what_the_two_readers_give() {
+        // A name with spaces and parentheses, as a user can choose one.
+        let dir = std::env::temp_dir().join(format!("varco-stat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let odd = dir.join("a) b (c");
+        // Copied by `cp`: a descriptor this process wrote through could be
+        // inherited by another test's child and make the exec fail (ETXTBSY).
+        assert!(
+            Command::new("cp")
+                .arg("/bin/sleep")
+                .arg(&odd)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut child = Command::new(&odd).arg("5").spawn().unwrap();
+        let pid = child.id();
+        let (start, parent) = start_and_parent(pid).unwrap();
+        assert_eq!(Some(start), start_marker(pid));
+        assert_eq!(parent, parent_pid(pid));
+        assert_eq!(parent, Some(std::process::id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(start_and_parent(pid), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn kills_a_child_tree_and_refuses_a_wrong_marker() {

@@ -436,3 +436,68 @@ fn fanotify_marks_a_filesystem_mounted_after_it_started() {
     d.wait_for(|r| r["event"] == "blocked", Duration::from_secs(3))
         .expect("no blocked record");
 }
+
+/// The scheduling policy of each thread of `pid`, by thread name
+/// (`/proc/PID/task/TID/stat`, field 41).
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            // After the name: field 3 (state) is index 0, so 41 is 38.
+            let policy = rest.split_whitespace().nth(38)?.parse().ok()?;
+            Some((name, policy))
+        })
+        .collect()
+}
+
+/// Beside fanotify, the proc connector's thread is woken by every exec on
+/// the machine and awaited by none: it is a batch thread, so it does not
+/// take the processor from the program just executed. fanotify's thread,
+/// which every exec waits for, keeps the normal policy, and so does the
+/// proc connector where it is the only source (it is then what stops a
+/// tool).
+#[test]
+fn beside_fanotify_the_proc_connector_thread_does_not_preempt() {
+    require_root();
+    const OTHER: u32 = libc::SCHED_OTHER as u32;
+    const BATCH: u32 = libc::SCHED_BATCH as u32;
+    for (source, fanotify, proc_connector) in [
+        ("fanotify", Some(OTHER), BATCH),
+        ("proc-connector", None, OTHER),
+    ] {
+        let s = Scratch::new(&format!("sched-{source}"));
+        let config = s.write("approved-windows.toml", "");
+        let d = Daemon::start(
+            &s,
+            &["--config", config.to_str().unwrap(), "--source", source],
+        );
+        let policy_of = |name: &str| {
+            thread_policies(d.child.id())
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| p)
+        };
+        // The thread sets its policy as it starts: give it a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while policy_of("varco-source-pr") != Some(proc_connector)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            policy_of("varco-source-pr"),
+            Some(proc_connector),
+            "--source {source}: {:?}",
+            thread_policies(d.child.id())
+        );
+        assert_eq!(
+            policy_of("varco-source-fa"),
+            fanotify,
+            "--source {source}: {:?}",
+            thread_policies(d.child.id())
+        );
+    }
+}
