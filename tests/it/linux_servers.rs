@@ -594,3 +594,25 @@ fn daemon_stops_renamed_x2goagent() {
         .args(["-D", &format!(":{m}")]);
     assert_stopped(&s, "x2go", cmd);
 }
+
+/// xpra, a Python program: its launcher script copied under an everyday
+/// name and started as a program (the kernel runs the interpreter its `#!`
+/// line names), sharing a running display (`xpra shadow`). The process's
+/// executable is Python; the script it runs is what is judged.
+#[test]
+fn daemon_stops_renamed_xpra() {
+    let s = Scratch::new("stop-xpra");
+    let mut left = Leftovers::new();
+    let n = left.free_display();
+    let _x = xvfb(n);
+    let mut cmd = Command::new(renamed(&s, "/usr/bin/xpra", "gnome-software"));
+    home(&s, &mut cmd);
+    std::fs::create_dir_all(s.path("sockets")).unwrap();
+    cmd.env("DISPLAY", format!(":{n}"))
+        .args(["shadow", &format!(":{n}"), "--daemon=no"])
+        .arg(format!("--bind-tcp=127.0.0.1:{}", free_port()))
+        .arg(format!("--socket-dirs={}", s.path("sockets").display()))
+        .args(["--mdns=no", "--notifications=no", "--pulseaudio=no"])
+        .args(["--systemd-run=no", "--dbus-proxy=no", "--printing=no"]);
+    assert_stopped(&s, "xpra", cmd);
+}
