@@ -115,10 +115,48 @@ fn assert_stopped_in_its_first_second(
 fn a_tool_run_through_the_dynamic_loader_is_stopped() {
     require_root();
     let s = Scratch::new("bypass-loader");
+    assert_loader_launch_stopped(&s);
+}
+
+/// Beside fanotify the post-exec source does not preempt on wake-up (a
+/// batch thread): a caller who keeps every processor busy must still not
+/// keep it from stopping what only it can see.
+#[test]
+fn a_tool_run_through_the_dynamic_loader_is_stopped_while_every_processor_is_busy() {
+    require_root();
+    let s = Scratch::new("bypass-loader-busy");
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let _busy: Vec<Busy> = (0..2 * cpus)
+        .map(|_| {
+            Busy(
+                Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_loader_launch_stopped(&s);
+}
+
+/// A busy loop, killed when dropped.
+struct Busy(Child);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the daemon, runs a copy of dash named AnyDesk through the
+/// dynamic loader, and proves the post-exec source stopped it in its
+/// first second.
+fn assert_loader_launch_stopped(s: &Scratch) {
     let config = s.write("approved-windows.toml", "");
     dash_named(&s.dir, "AnyDesk");
     let marker = s.path("alive-after-1s");
-    let d = daemon(&s, &config);
+    let d = daemon(s, &config);
     let loader = Path::new("/lib64/ld-linux-x86-64.so.2");
     assert!(loader.exists(), "no dynamic loader at {}", loader.display());
     let spawned = Instant::now();
