@@ -325,9 +325,91 @@ fn plain_script(args: &[String]) -> Option<&str> {
     None
 }
 
+/// One line of `/proc/PID/maps` that maps a file: what a loader launch has
+/// actually mapped, whatever its path names now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping<'a> {
+    /// The address range, as `/proc/PID/map_files/` names the mapping.
+    pub range: &'a str,
+    /// Mapped executable (`x` in the permissions).
+    pub executable: bool,
+    /// The file's device (major, minor) and inode.
+    pub device: (u32, u32),
+    /// The file's inode.
+    pub inode: u64,
+    /// The file's path when it was mapped, without the kernel's
+    /// ` (deleted)`.
+    pub path: &'a str,
+    /// The path no longer names this file (deleted or replaced).
+    pub deleted: bool,
+}
+
+impl<'a> Mapping<'a> {
+    /// Reads one line (`start-end perms offset major:minor inode   path`);
+    /// `None` for anonymous memory and anything not understood.
+    pub fn parse(line: &'a str) -> Option<Mapping<'a>> {
+        let mut fields = line.splitn(6, ' ');
+        let range = fields.next()?;
+        let perms = fields.next()?;
+        let _offset = fields.next()?;
+        let (major, minor) = fields.next()?.split_once(':')?;
+        let inode: u64 = fields.next()?.parse().ok()?;
+        let path = fields.next()?.trim_start();
+        if inode == 0 || !path.starts_with('/') || !range.contains('-') {
+            return None;
+        }
+        let (path, deleted) = match path.strip_suffix(" (deleted)") {
+            Some(p) => (p, true),
+            None => (path, false),
+        };
+        Some(Mapping {
+            range,
+            executable: perms.contains('x'),
+            device: (
+                u32::from_str_radix(major, 16).ok()?,
+                u32::from_str_radix(minor, 16).ok()?,
+            ),
+            inode,
+            path,
+            deleted,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_lines_give_the_mapped_files() {
+        let m = Mapping::parse(
+            "7f1c2a400000-7f1c2a428000 r-xp 00001000 fd:01 1313861                    /tmp/x/Strumento (deleted)",
+        )
+        .unwrap();
+        assert_eq!(m.range, "7f1c2a400000-7f1c2a428000");
+        assert!(m.executable && m.deleted);
+        assert_eq!((m.device, m.inode), ((0xfd, 1), 1313861));
+        assert_eq!(m.path, "/tmp/x/Strumento");
+        let lib = Mapping::parse(
+            "7f1c2a600000-7f1c2a628000 r--p 00000000 08:11 42  /usr/lib/x86_64-linux-gnu/libc.so.6",
+        )
+        .unwrap();
+        assert!(!lib.executable && !lib.deleted);
+        assert_eq!(lib.path, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+        // A path with spaces is kept whole.
+        let spaced =
+            Mapping::parse("1000-2000 r-xp 00000000 00:2a 7 /home/u/Scaricati/a b.bin").unwrap();
+        assert_eq!(spaced.path, "/home/u/Scaricati/a b.bin");
+        for anonymous in [
+            "7ffd1000-7ffd2000 rw-p 00000000 00:00 0                          [stack]",
+            "7ffd1000-7ffd2000 rw-p 00000000 00:00 0",
+            "7ffd1000-7ffd2000 r-xp 00000000 00:00 0                          [vdso]",
+            "",
+            "garbage",
+        ] {
+            assert_eq!(Mapping::parse(anonymous), None, "{anonymous}");
+        }
+    }
     use proptest::prelude::*;
 
     fn argv(words: &[&str]) -> Vec<String> {

@@ -186,11 +186,19 @@ impl Judge {
         if facts.pid != 0
             && let Some(program) = procfs::program_of(facts)
         {
-            return if program.script {
+            let judged = if program.script {
                 self.judge_script(facts, &program.file, now)
             } else {
                 self.judge_exe(facts, &program.file, now)
             };
+            // A loader launch: what the loader mapped, if it is not the
+            // file its path names now.
+            return judged.or_else(|| {
+                program
+                    .mapped
+                    .iter()
+                    .find_map(|file| self.judge_exe(facts, file, now))
+            });
         }
         self.judge(facts, now)
     }

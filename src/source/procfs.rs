@@ -15,8 +15,9 @@
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use super::launch::{self, ExeLink, Launch};
+use super::launch::{self, ExeLink, Launch, Mapping};
 use crate::facts::{ProcessFacts, file_name_of};
 use crate::sys;
 
@@ -77,6 +78,12 @@ pub struct Program {
     /// True for a script an interpreter runs (searched for markers
     /// whatever its format).
     pub script: bool,
+    /// For a loader launch: the files the loader actually mapped as code
+    /// (besides itself and system libraries), opened through
+    /// `/proc/PID/map_files/`. The program is opened by its path a moment
+    /// after the exec, and a file swapped at that path after the loader
+    /// opened it would be judged in its place: these are judged too.
+    pub mapped: Vec<File>,
 }
 
 /// Makes `facts` name the program that runs in its process, and opens it.
@@ -117,6 +124,7 @@ pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
             return Some(Program {
                 file: exe,
                 script: false,
+                mapped: Vec::new(),
             });
         }
         Launch::Loader(p) => (p.to_string(), false),
@@ -126,13 +134,88 @@ pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
     // a folder, a FIFO): the names are still judged, with the launcher's
     // own file as content.
     facts.exe = Some(shown_path(pid, &path));
-    match open_in(pid, &path) {
-        Some(file) => Some(Program { file, script }),
+    let opened = open_in(pid, &path);
+    let mapped = if script {
+        Vec::new()
+    } else {
+        mapped_by_loader(pid, &exe, opened.as_ref())
+    };
+    match opened {
+        Some(file) => Some(Program {
+            file,
+            script,
+            mapped,
+        }),
         None => Some(Program {
             file: exe,
             script: false,
+            mapped,
         }),
     }
+}
+
+/// How long a loader launch is watched for its program's mapping: the
+/// exec event comes before the loader has run, and it maps the program
+/// first, its libraries next, within a millisecond or two.
+const MAPPING_WAIT: Duration = Duration::from_millis(20);
+
+/// At most this many mapped files are judged per loader launch.
+const MAPPED_LIMIT: usize = 8;
+
+/// The files a loader launch (`pid`, running `loader`) has mapped as code,
+/// other than the loader, system libraries (placed by root only) and
+/// `opened` (the program opened by its path, judged anyway): opened
+/// through `/proc/PID/map_files/`, so what is judged is what runs.
+///
+/// Waits up to [`MAPPING_WAIT`] for the loader to map something besides
+/// itself (the program comes first), so a file swapped at the program's
+/// path between this source's look and the loader's open is still seen.
+fn mapped_by_loader(pid: u32, loader: &File, opened: Option<&File>) -> Vec<File> {
+    let key = |meta: &std::fs::Metadata| {
+        let dev = meta.dev();
+        ((libc::major(dev), libc::minor(dev)), meta.ino())
+    };
+    let Ok(loader) = loader.metadata().map(|m| key(&m)) else {
+        return Vec::new();
+    };
+    let opened = opened.and_then(|f| f.metadata().ok()).map(|m| key(&m));
+    let deadline = Instant::now() + MAPPING_WAIT;
+    let maps = loop {
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            return Vec::new();
+        };
+        let mapped_more = maps
+            .lines()
+            .filter_map(Mapping::parse)
+            .any(|m| m.executable && (m.device, m.inode) != loader);
+        if mapped_more || Instant::now() >= deadline {
+            break maps;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let mut seen = vec![loader];
+    seen.extend(opened);
+    let mut files = Vec::new();
+    for m in maps.lines().filter_map(Mapping::parse) {
+        if files.len() == MAPPED_LIMIT {
+            break;
+        }
+        let id = (m.device, m.inode);
+        if !m.executable || seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        if !m.deleted && sys::placed_by_root_only(Path::new(m.path)) {
+            continue;
+        }
+        let path = format!("/proc/{pid}/map_files/{}", m.range);
+        if let Ok(file) = File::open(path)
+            && file.metadata().is_ok_and(|meta| key(&meta) == id)
+        {
+            files.push(file);
+        }
+    }
+    files
 }
 
 /// A path as the process wrote it, made absolute against its working

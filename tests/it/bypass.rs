@@ -460,3 +460,65 @@ fn lost_exec_events_are_recorded_and_everything_is_decided_again() {
     }
     assert!(!marker.exists());
 }
+
+/// A loader launch whose program is swapped at its path once the loader
+/// has mapped it: the path then names a harmless file, but what runs is
+/// the tool, and that is what is judged (through `/proc/PID/map_files`).
+/// The launch comes before varco starts, so varco's first look (its walk
+/// of what runs) is certain to come after the swap. The tool is xrdp,
+/// which only its content identifies, under an everyday name.
+#[test]
+fn a_loader_launch_whose_program_was_swapped_after_mapping_is_stopped() {
+    require_root();
+    let s = Scratch::new("bypass-loader-swap");
+    let config = s.write("approved-windows.toml", "");
+    let program = s.path("cupsd");
+    run_ok(Command::new("cp").arg("/usr/sbin/xrdp").arg(&program));
+    let harmless = s.path("innocuo");
+    run_ok(Command::new("cp").arg(which("sleep")).arg(&harmless));
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("/lib64/ld-linux-x86-64.so.2")
+        .args(["--inhibit-cache", "./cupsd", "--nodaemon", "--port"])
+        .arg(port.to_string())
+        .current_dir(&s.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mapped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .unwrap_or_default()
+            .contains(program.to_str().unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !mapped() {
+        assert!(Instant::now() < deadline, "the loader never mapped ./cupsd");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::rename(&harmless, &program).unwrap();
+    let d = daemon(&s, &config);
+    let record = d.wait_for(
+        |r| r["event"] == "blocked" && r["pid"] == pid,
+        Duration::from_secs(5),
+    );
+    let killed = exits_within(&mut child, Duration::from_secs(5));
+    if !killed {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let r = record.unwrap_or_else(|| {
+        panic!(
+            "the swapped loader launch (pid {pid}) was not stopped; records: {:?}",
+            d.records()
+        )
+    });
+    assert!(killed, "the tool still ran: {r}");
+    assert_eq!(r["tool"], "xrdp", "{r}");
+    assert_eq!(r["matched_by"], "content", "{r}");
+    assert_eq!(r["exe"], program.to_str().unwrap(), "{r}");
+}
