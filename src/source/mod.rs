@@ -183,8 +183,28 @@ impl Judge {
     /// judges `facts` as they are.
     pub fn judge_process(&mut self, facts: &mut ProcessFacts, now: Timestamp) -> Option<Decision> {
         #[cfg(target_os = "linux")]
+        return self.judge_running(facts, now, procfs::Moment::Running);
+        #[cfg(not(target_os = "linux"))]
+        self.judge(facts, now)
+    }
+
+    /// As [`Judge::judge_process`], for a process whose exec was just
+    /// reported (the proc connector): a loader it runs has not mapped its
+    /// program yet, and that mapping is waited for, briefly.
+    #[cfg(target_os = "linux")]
+    pub fn judge_exec(&mut self, facts: &mut ProcessFacts, now: Timestamp) -> Option<Decision> {
+        self.judge_running(facts, now, procfs::Moment::JustExecuted)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn judge_running(
+        &mut self,
+        facts: &mut ProcessFacts,
+        now: Timestamp,
+        moment: procfs::Moment,
+    ) -> Option<Decision> {
         if facts.pid != 0
-            && let Some(program) = procfs::program_of(facts)
+            && let Some(program) = procfs::program_of(facts, moment)
         {
             let judged = if program.script {
                 self.judge_script(facts, &program.file, now)

@@ -12,7 +12,7 @@
 //! again, so a tool started during the overrun is still decided.
 //!
 //! Where fanotify works this source runs beside it, and decides every
-//! exec again on what actually runs ([`Judge::judge_process`]): the
+//! exec again on what actually runs ([`Judge::judge_exec`]): the
 //! executable opened once through `/proc/PID/exe`, or the program a
 //! loader or interpreter was asked to run, a memfd by its name. That is
 //! what fanotify cannot see: loader launches, memfds, files on mounts of
@@ -179,7 +179,7 @@ fn exec(pid: u32, events: &Sender<Observation>, judge: &mut Judge) -> bool {
     let Some(mut facts) = procfs::names_of(pid) else {
         return true; // already exited
     };
-    let Some(decision) = judge.judge_process(&mut facts, crate::sys::clock::now()) else {
+    let Some(decision) = judge.judge_exec(&mut facts, crate::sys::clock::now()) else {
         return true;
     };
     if !procfs::complete(&mut facts) {

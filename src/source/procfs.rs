@@ -96,7 +96,7 @@ pub struct Program {
 /// becomes `facts.exe` and is the file opened. `None` when the process's
 /// executable cannot be opened (it exited, a kernel thread, or varco lacks
 /// the right): the caller judges the facts it has.
-pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
+pub fn program_of(facts: &mut ProcessFacts, moment: Moment) -> Option<Program> {
     let pid = facts.pid;
     let exe = File::open(format!("/proc/{pid}/exe")).ok()?;
     let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
@@ -138,7 +138,7 @@ pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
     let mapped = if script {
         Vec::new()
     } else {
-        mapped_by_loader(pid, &exe, opened.as_ref())
+        mapped_by_loader(pid, &exe, opened.as_ref(), moment)
     };
     match opened {
         Some(file) => Some(Program {
@@ -154,10 +154,44 @@ pub fn program_of(facts: &mut ProcessFacts) -> Option<Program> {
     }
 }
 
+/// When a process is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// Just executed (the proc connector's exec event): a loader has not
+    /// run yet, so its mapping is waited for.
+    JustExecuted,
+    /// Already running (a walk, the scan): what a loader mapped is there.
+    Running,
+}
+
 /// How long a loader launch is watched for its program's mapping: the
 /// exec event comes before the loader has run, and it maps the program
 /// first, its libraries next, within a millisecond or two.
 const MAPPING_WAIT: Duration = Duration::from_millis(20);
+
+/// The most waiting for mappings per second, machine-wide: loader
+/// launches that never map anything (a program path that is a FIFO blocks
+/// the loader's open) must not hold the source back.
+const MAPPING_WAIT_PER_SECOND: Duration = Duration::from_millis(100);
+
+/// How long this look may wait for a mapping, taken from the budget of
+/// the current second.
+fn mapping_wait(moment: Moment) -> Duration {
+    use std::sync::Mutex;
+    static BUDGET: Mutex<Option<(Instant, Duration)>> = Mutex::new(None);
+    if moment == Moment::Running {
+        return Duration::ZERO;
+    }
+    let mut budget = BUDGET.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let (since, spent) = budget.get_or_insert((now, Duration::ZERO));
+    if now.duration_since(*since) >= Duration::from_secs(1) {
+        (*since, *spent) = (now, Duration::ZERO);
+    }
+    let wait = MAPPING_WAIT.min(MAPPING_WAIT_PER_SECOND.saturating_sub(*spent));
+    *spent += wait;
+    wait
+}
 
 /// At most this many mapped files are judged per loader launch.
 const MAPPED_LIMIT: usize = 8;
@@ -167,10 +201,11 @@ const MAPPED_LIMIT: usize = 8;
 /// `opened` (the program opened by its path, judged anyway): opened
 /// through `/proc/PID/map_files/`, so what is judged is what runs.
 ///
-/// Waits up to [`MAPPING_WAIT`] for the loader to map something besides
+/// Just after the exec, waits up to [`MAPPING_WAIT`] (within the budget
+/// of [`MAPPING_WAIT_PER_SECOND`]) for the loader to map something besides
 /// itself (the program comes first), so a file swapped at the program's
 /// path between this source's look and the loader's open is still seen.
-fn mapped_by_loader(pid: u32, loader: &File, opened: Option<&File>) -> Vec<File> {
+fn mapped_by_loader(pid: u32, loader: &File, opened: Option<&File>, moment: Moment) -> Vec<File> {
     let key = |meta: &std::fs::Metadata| {
         let dev = meta.dev();
         ((libc::major(dev), libc::minor(dev)), meta.ino())
@@ -179,7 +214,7 @@ fn mapped_by_loader(pid: u32, loader: &File, opened: Option<&File>) -> Vec<File>
         return Vec::new();
     };
     let opened = opened.and_then(|f| f.metadata().ok()).map(|m| key(&m));
-    let deadline = Instant::now() + MAPPING_WAIT;
+    let deadline = Instant::now() + mapping_wait(moment);
     let maps = loop {
         let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
             return Vec::new();
@@ -336,6 +371,15 @@ mod tests {
     }
 
     #[test]
+    fn waiting_for_mappings_is_bounded_per_second() {
+        assert_eq!(mapping_wait(Moment::Running), Duration::ZERO);
+        let waits: Vec<Duration> = (0..8).map(|_| mapping_wait(Moment::JustExecuted)).collect();
+        assert_eq!(waits[0], MAPPING_WAIT);
+        assert_eq!(waits.iter().sum::<Duration>(), MAPPING_WAIT_PER_SECOND);
+        assert_eq!(waits[7], Duration::ZERO);
+    }
+
+    #[test]
     fn a_loader_launch_names_and_opens_the_program_relative_to_its_folder() {
         let dir = std::env::temp_dir().join(format!("varco-procfs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -346,7 +390,7 @@ mod tests {
                 .current_dir(&dir),
             "Strumento",
         );
-        let program = program_of(&mut facts).expect("opened");
+        let program = program_of(&mut facts, Moment::Running).expect("opened");
         assert_eq!(facts.exe.as_deref(), Some(dir.join("Strumento").as_path()));
         assert!(!program.script);
         assert_eq!(
@@ -368,13 +412,13 @@ mod tests {
             Command::new("sh").arg("copione").current_dir(&dir),
             "copione",
         );
-        let program = program_of(&mut facts).expect("opened");
+        let program = program_of(&mut facts, Moment::Running).expect("opened");
         assert!(program.script);
         assert_eq!(facts.exe.as_deref(), Some(dir.join("copione").as_path()));
         child.kill().unwrap();
         child.wait().unwrap();
         let (mut child, mut facts) = running(Command::new("sleep").arg("5.123"), "5.123");
-        let program = program_of(&mut facts).expect("opened");
+        let program = program_of(&mut facts, Moment::Running).expect("opened");
         assert!(!program.script);
         assert_eq!(
             facts.exe.as_deref().and_then(|e| e.file_name()),
