@@ -36,12 +36,18 @@ pub fn parent_pid(pid: u32) -> Option<u32> {
 fn parent_of(pid: u32) -> Option<u32> {
     // Called for every process on each kill (the tree walk): parsed in
     // place, without collecting the other fields.
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    after_name(pid)?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `/proc/PID/stat` after the `(comm)` field: numbers and the state
+/// letter. The name before it is whatever the program or its caller chose
+/// (spaces, parentheses, bytes that are not UTF-8), so the file is read as
+/// bytes and cut at the last `)`: a name must not make a process look
+/// gone, which would let a tool go unstopped.
+fn after_name(pid: u32) -> Option<String> {
+    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let end = stat.iter().rposition(|b| *b == b')')?;
+    String::from_utf8(stat[end + 1..].to_vec()).ok()
 }
 
 /// Makes the calling thread a batch thread (`SCHED_BATCH`): it gets the
@@ -66,10 +72,10 @@ pub fn wake_without_preempting() -> std::io::Result<()> {
 /// `/proc/PID/stat` (fanotify reads them while it holds a tool's exec).
 /// `None` once it exited.
 pub fn start_and_parent(pid: u32) -> Option<(u64, Option<u32>)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Parsed in place, as in `parent_of`: after the last ')' come the
-    // state (0), the parent (1) … and the start time (19).
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let stat = after_name(pid)?;
+    // Parsed in place, as in `parent_of`: after the name come the state
+    // (0), the parent (1) … and the start time (19).
+    let mut fields = stat.split_whitespace();
     let parent = fields.nth(1).and_then(|p| p.parse().ok());
     let start = fields.nth(17)?.parse().ok()?;
     Some((start, parent))
@@ -78,10 +84,12 @@ pub fn start_and_parent(pid: u32) -> Option<(u64, Option<u32>)> {
 /// Fields of `/proc/PID/stat` after the `(comm)` field: index 0 is the
 /// state, 1 the parent pid, 19 the start time.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may itself contain spaces and parentheses: cut at the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    Some(rest.split_whitespace().map(str::to_owned).collect())
+    Some(
+        after_name(pid)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// The start marker of a process sysinfo listed (see [`start_marker`]).
@@ -332,10 +340,12 @@ mod tests {
 
     #[test]
     fn one_read_of_stat_gives_what_the_two_readers_give() {
-        // A name with spaces and parentheses, as a user can choose one.
+        use std::os::unix::ffi::OsStrExt;
+        // A name with spaces, parentheses and a byte that is not UTF-8, as
+        // a user can choose one: the process must not look gone.
         let dir = std::env::temp_dir().join(format!("varco-stat-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let odd = dir.join("a) b (c");
+        let odd = dir.join(std::ffi::OsStr::from_bytes(b"a) b (\xff"));
         // Copied by `cp`: a descriptor this process wrote through could be
         // inherited by another test's child and make the exec fail (ETXTBSY).
         assert!(
@@ -348,7 +358,17 @@ mod tests {
         );
         let mut child = Command::new(&odd).arg("5").spawn().unwrap();
         let pid = child.id();
-        let (start, parent) = start_and_parent(pid).unwrap();
+        // Until the exec is done the child still has this process's name.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.contains(&0xff)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the odd name never showed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (start, parent) = start_and_parent(pid).expect("an odd name is still a process");
+        assert_eq!(running_since(pid), Some(start));
         assert_eq!(Some(start), start_marker(pid));
         assert_eq!(parent, parent_pid(pid));
         assert_eq!(parent, Some(std::process::id()));

@@ -139,6 +139,19 @@ fn a_tool_run_through_the_dynamic_loader_is_stopped_while_every_processor_is_bus
     assert_loader_launch_stopped(&s);
 }
 
+/// The loader started through a link whose name is not UTF-8 gives the
+/// process that name, and the kernel's process file carries it: the
+/// process must not look gone (it did, and the tool ran unrecorded).
+#[test]
+fn a_tool_run_through_a_loader_named_with_bytes_that_are_not_utf8_is_stopped() {
+    use std::os::unix::ffi::OsStrExt;
+    require_root();
+    let s = Scratch::new("bypass-loader-name");
+    let link = s.dir.join(std::ffi::OsStr::from_bytes(b"\xff"));
+    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &link).unwrap();
+    assert_launch_stopped(&s, &link);
+}
+
 /// A busy loop, killed when dropped.
 struct Busy(Child);
 
@@ -153,11 +166,15 @@ impl Drop for Busy {
 /// dynamic loader, and proves the post-exec source stopped it in its
 /// first second.
 fn assert_loader_launch_stopped(s: &Scratch) {
+    assert_launch_stopped(s, Path::new("/lib64/ld-linux-x86-64.so.2"));
+}
+
+/// As [`assert_loader_launch_stopped`], with the loader run as `loader`.
+fn assert_launch_stopped(s: &Scratch, loader: &Path) {
     let config = s.write("approved-windows.toml", "");
     dash_named(&s.dir, "AnyDesk");
     let marker = s.path("alive-after-1s");
     let d = daemon(s, &config);
-    let loader = Path::new("/lib64/ld-linux-x86-64.so.2");
     assert!(loader.exists(), "no dynamic loader at {}", loader.display());
     let spawned = Instant::now();
     // The kernel executes the loader; the loader maps ./AnyDesk itself.
