@@ -25,6 +25,17 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// How much the verdict restricts, for choosing between two decisions
+    /// on one process (a loader launch judged on its path and on what it
+    /// mapped): blocked over alerted over allowed.
+    pub fn strictness(self) -> u8 {
+        match self {
+            Verdict::Allowed => 0,
+            Verdict::Alerted => 1,
+            Verdict::Blocked => 2,
+        }
+    }
+
     /// The word used in the audit log.
     pub fn as_str(self) -> &'static str {
         match self {

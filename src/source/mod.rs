@@ -183,17 +183,27 @@ impl Judge {
     /// judges `facts` as they are.
     pub fn judge_process(&mut self, facts: &mut ProcessFacts, now: Timestamp) -> Option<Decision> {
         #[cfg(target_os = "linux")]
-        return self.judge_running(facts, now, procfs::Moment::Running);
+        return self
+            .judge_running(facts, now, procfs::Moment::Running)
+            .decision;
         #[cfg(not(target_os = "linux"))]
         self.judge(facts, now)
     }
 
     /// As [`Judge::judge_process`], for a process whose exec was just
     /// reported (the proc connector): a loader it runs has not mapped its
-    /// program yet, and that mapping is waited for, briefly.
+    /// program yet, and that mapping is waited for, briefly; when the
+    /// loader is held longer, [`ExecJudged::look_again`] says so.
     #[cfg(target_os = "linux")]
-    pub fn judge_exec(&mut self, facts: &mut ProcessFacts, now: Timestamp) -> Option<Decision> {
+    pub fn judge_exec(&mut self, facts: &mut ProcessFacts, now: Timestamp) -> ExecJudged {
         self.judge_running(facts, now, procfs::Moment::JustExecuted)
+    }
+
+    /// As [`Judge::judge_exec`], looking again at a process whose loader
+    /// had not mapped its program: nothing is waited for this time.
+    #[cfg(target_os = "linux")]
+    pub fn judge_again(&mut self, facts: &mut ProcessFacts, now: Timestamp) -> ExecJudged {
+        self.judge_running(facts, now, procfs::Moment::Running)
     }
 
     #[cfg(target_os = "linux")]
@@ -202,25 +212,51 @@ impl Judge {
         facts: &mut ProcessFacts,
         now: Timestamp,
         moment: procfs::Moment,
-    ) -> Option<Decision> {
-        if facts.pid != 0
-            && let Some(program) = procfs::program_of(facts, moment)
-        {
-            let judged = if program.script {
-                self.judge_script(facts, &program.file, now)
-            } else {
-                self.judge_exe(facts, &program.file, now)
+    ) -> ExecJudged {
+        let Some(program) = (facts.pid != 0)
+            .then(|| procfs::program_of(facts, moment))
+            .flatten()
+        else {
+            return ExecJudged {
+                decision: self.judge(facts, now),
+                look_again: false,
             };
-            // A loader launch: what the loader mapped, if it is not the
-            // file its path names now.
-            return judged.or_else(|| {
-                program
-                    .mapped
-                    .iter()
-                    .find_map(|file| self.judge_exe(facts, file, now))
-            });
+        };
+        let mut decision = if program.script {
+            self.judge_script(facts, &program.file, now)
+        } else {
+            self.judge_exe(facts, &program.file, now)
+        };
+        // A loader launch: what the loader mapped counts too, and the
+        // strictest verdict wins (a tool a window admits at the path must
+        // not cover another one mapped). Mapped files are judged by their
+        // content alone: the names are the path's, already judged, and
+        // would name the mapped file after it.
+        let by_content = ProcessFacts {
+            name: String::new(),
+            exe: None,
+            cmdline: Vec::new(),
+            ..facts.clone()
+        };
+        for file in &program.mapped.files {
+            if decision
+                .as_ref()
+                .is_some_and(|d| d.verdict == crate::decide::Verdict::Blocked)
+            {
+                break;
+            }
+            if let Some(d) = self.judge_exe(&by_content, file, now)
+                && decision
+                    .as_ref()
+                    .is_none_or(|cur| d.verdict.strictness() > cur.verdict.strictness())
+            {
+                decision = Some(d);
+            }
         }
-        self.judge(facts, now)
+        ExecJudged {
+            decision,
+            look_again: program.mapped.pending,
+        }
     }
 
     /// What identification's answer means for the decision: content that
@@ -262,6 +298,16 @@ impl Judge {
     pub fn policy(&self) -> &SharedPolicy {
         &self.policy
     }
+}
+
+/// What judging a just-executed process found.
+#[derive(Debug)]
+pub struct ExecJudged {
+    /// The decision, if it is a remote tool.
+    pub decision: Option<Decision>,
+    /// A loader launch whose program was not mapped yet: it must be looked
+    /// at again once it is.
+    pub look_again: bool,
 }
 
 /// Sent by a source's thread when the source stopped watching.

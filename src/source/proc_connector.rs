@@ -18,13 +18,15 @@
 //! what fanotify cannot see: loader launches, memfds, files on mounts of
 //! another mount namespace, paths longer than `PATH_MAX`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proc_connector::{Error as PcError, EventMask, ProcConnector as Socket, ProcEvent};
 use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
 
 use super::{Judge, Observation, ProcessSource, procfs, scan};
-use crate::facts::SourceKind;
+use crate::decide::Decision;
+use crate::facts::{ProcessFacts, SourceKind};
 use crate::policy::SharedPolicy;
 
 /// Receive buffer asked of the kernel: room for a storm of exec events
@@ -142,10 +144,19 @@ impl ProcessSource for ProcConnector {
         }
         drop(watcher);
         let mut buf = vec![0u8; 16 * 1024];
+        let mut awaiting = Awaiting::default();
         loop {
-            match self.socket.recv_timeout(&mut buf, IDLE_WAKE) {
+            let wake = awaiting.next_due().map_or(IDLE_WAKE, |due| {
+                due.saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), IDLE_WAKE)
+            });
+            let received = self.socket.recv_timeout(&mut buf, wake);
+            if !awaiting.look_again(&mut judge, &events) {
+                return;
+            }
+            match received {
                 Ok(Some(ProcEvent::Exec { tgid, .. })) => {
-                    if !exec(tgid, &events, &mut judge) {
+                    if !exec(tgid, &events, &mut judge, &mut awaiting) {
                         return;
                     }
                 }
@@ -175,13 +186,34 @@ impl ProcessSource for ProcConnector {
 }
 
 /// Decides on one exec; false when the daemon has gone.
-fn exec(pid: u32, events: &Sender<Observation>, judge: &mut Judge) -> bool {
+fn exec(
+    pid: u32,
+    events: &Sender<Observation>,
+    judge: &mut Judge,
+    awaiting: &mut Awaiting,
+) -> bool {
     let Some(mut facts) = procfs::names_of(pid) else {
         return true; // already exited
     };
-    let Some(decision) = judge.judge_exec(&mut facts, crate::sys::clock::now()) else {
-        return true;
-    };
+    let judged = judge.judge_exec(&mut facts, crate::sys::clock::now());
+    if judged.look_again
+        && !judged
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.verdict == crate::decide::Verdict::Blocked)
+        && !awaiting.add(pid, events)
+    {
+        return false;
+    }
+    match judged.decision {
+        Some(decision) => send(facts, decision, events),
+        None => true,
+    }
+}
+
+/// Sends a tool's observation, with what the record needs; false when the
+/// daemon has gone.
+fn send(mut facts: ProcessFacts, decision: Decision, events: &Sender<Observation>) -> bool {
     if !procfs::complete(&mut facts) {
         return true;
     }
@@ -193,4 +225,104 @@ fn exec(pid: u32, events: &Sender<Observation>, judge: &mut Judge) -> bool {
             source: KIND,
         })
         .is_ok()
+}
+
+/// The first look again at a loader launch whose program was not mapped.
+const FIRST_LOOK_AGAIN: Duration = Duration::from_millis(10);
+/// The longest wait between two looks (each wait doubles).
+const LONGEST_LOOK_AGAIN: Duration = Duration::from_secs(2);
+/// Most loader launches awaited at once.
+const AWAITING_LIMIT: usize = 8192;
+
+/// Loader launches whose program was not mapped when their exec was
+/// judged: a loader can be held before it opens its program (its standard
+/// error a full pipe, its program a FIFO), and the file at the program's
+/// path swapped meanwhile. Each is looked at again, ever less often, until
+/// the loader has mapped something or the process has ended.
+#[derive(Default)]
+struct Awaiting {
+    entries: Vec<Waiting>,
+    /// Launches not awaited because the list was full, not yet reported.
+    refused: usize,
+}
+
+struct Waiting {
+    pid: u32,
+    marker: u64,
+    due: Instant,
+    every: Duration,
+}
+
+impl Awaiting {
+    /// Awaits `pid`; false when the daemon has gone. When the list is full
+    /// the launch is not awaited, and that is reported as lost events.
+    fn add(&mut self, pid: u32, events: &Sender<Observation>) -> bool {
+        let Some(marker) = crate::sys::start_marker(pid) else {
+            return true;
+        };
+        if self.entries.len() >= AWAITING_LIMIT {
+            self.refused += 1;
+            let lost = Observation::Lost {
+                source: KIND,
+                reason: format!(
+                    "{} loader launch(es) not looked at again: {AWAITING_LIMIT} already await their program",
+                    self.refused
+                ),
+            };
+            return match events.try_send(lost) {
+                Ok(()) => {
+                    self.refused = 0;
+                    true
+                }
+                Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Closed(_)) => false,
+            };
+        }
+        self.entries.push(Waiting {
+            pid,
+            marker,
+            due: Instant::now() + FIRST_LOOK_AGAIN,
+            every: FIRST_LOOK_AGAIN,
+        });
+        true
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.entries.iter().map(|w| w.due).min()
+    }
+
+    /// Looks again at the launches that are due; false when the daemon has
+    /// gone.
+    fn look_again(&mut self, judge: &mut Judge, events: &Sender<Observation>) -> bool {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.entries.len() {
+            let w = &mut self.entries[i];
+            if w.due > now {
+                i += 1;
+                continue;
+            }
+            let (pid, marker) = (w.pid, w.marker);
+            let Some(mut facts) =
+                procfs::names_of(pid).filter(|_| crate::sys::still_running(pid, marker))
+            else {
+                self.entries.swap_remove(i);
+                continue;
+            };
+            let judged = judge.judge_again(&mut facts, crate::sys::clock::now());
+            if judged.look_again {
+                w.every = (w.every * 2).min(LONGEST_LOOK_AGAIN);
+                w.due = now + w.every;
+                i += 1;
+                continue;
+            }
+            self.entries.swap_remove(i);
+            if let Some(decision) = judged.decision
+                && !send(facts, decision, events)
+            {
+                return false;
+            }
+        }
+        true
+    }
 }

@@ -83,7 +83,7 @@ pub struct Program {
     /// `/proc/PID/map_files/`. The program is opened by its path a moment
     /// after the exec, and a file swapped at that path after the loader
     /// opened it would be judged in its place: these are judged too.
-    pub mapped: Vec<File>,
+    pub mapped: Mapped,
 }
 
 /// Makes `facts` name the program that runs in its process, and opens it.
@@ -124,7 +124,7 @@ pub fn program_of(facts: &mut ProcessFacts, moment: Moment) -> Option<Program> {
             return Some(Program {
                 file: exe,
                 script: false,
-                mapped: Vec::new(),
+                mapped: Mapped::default(),
             });
         }
         Launch::Loader(p) => (p.to_string(), false),
@@ -136,9 +136,9 @@ pub fn program_of(facts: &mut ProcessFacts, moment: Moment) -> Option<Program> {
     facts.exe = Some(shown_path(pid, &path));
     let opened = open_in(pid, &path);
     let mapped = if script {
-        Vec::new()
+        Mapped::default()
     } else {
-        mapped_by_loader(pid, &exe, opened.as_ref(), moment)
+        mapped_by_loader(pid, exe_text, &exe, moment)
     };
     match opened {
         Some(file) => Some(Program {
@@ -193,64 +193,103 @@ fn mapping_wait(moment: Moment) -> Duration {
     wait
 }
 
-/// At most this many mapped files are judged per loader launch.
-const MAPPED_LIMIT: usize = 8;
+/// At most this many mapped files are judged per loader launch (a
+/// program with dozens of libraries of its own, `LD_PRELOAD`…); files
+/// deleted or renamed since they were mapped come first.
+const MAPPED_LIMIT: usize = 64;
 
-/// The files a loader launch (`pid`, running `loader`) has mapped as code,
-/// other than the loader, system libraries (placed by root only) and
-/// `opened` (the program opened by its path, judged anyway): opened
-/// through `/proc/PID/map_files/`, so what is judged is what runs.
+/// What a loader launch has mapped as code, besides the loader.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    /// The files to judge, opened through `/proc/PID/map_files/`.
+    pub files: Vec<File>,
+    /// True when the loader had mapped nothing besides itself when last
+    /// looked at: its program is still to come (the loader can be held
+    /// before it opens it), so the process must be looked at again.
+    pub pending: bool,
+}
+
+/// The files a loader launch (`pid`, running the loader at `loader_path`,
+/// open as `loader`) has mapped as code, other than the loader and system
+/// libraries (placed by root only, checked against the mapped inode):
+/// opened through `/proc/PID/map_files/`, so what is judged is what runs.
 ///
 /// Just after the exec, waits up to [`MAPPING_WAIT`] (within the budget
 /// of [`MAPPING_WAIT_PER_SECOND`]) for the loader to map something besides
 /// itself (the program comes first), so a file swapped at the program's
 /// path between this source's look and the loader's open is still seen.
-fn mapped_by_loader(pid: u32, loader: &File, opened: Option<&File>, moment: Moment) -> Vec<File> {
-    let key = |meta: &std::fs::Metadata| {
-        let dev = meta.dev();
-        ((libc::major(dev), libc::minor(dev)), meta.ino())
+/// Files are told apart by inode and path, not device: on btrfs the device
+/// `/proc/PID/maps` shows is not the one `stat` gives.
+fn mapped_by_loader(pid: u32, loader_path: &str, loader: &File, moment: Moment) -> Mapped {
+    let Ok(loader_ino) = loader.metadata().map(|m| m.ino()) else {
+        return Mapped::default();
     };
-    let Ok(loader) = loader.metadata().map(|m| key(&m)) else {
-        return Vec::new();
-    };
-    let opened = opened.and_then(|f| f.metadata().ok()).map(|m| key(&m));
+    let is_loader = |m: &Mapping<'_>| m.inode == loader_ino && m.path == loader_path;
     let deadline = Instant::now() + mapping_wait(moment);
     let maps = loop {
-        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
-            return Vec::new();
+        let Ok(bytes) = std::fs::read(format!("/proc/{pid}/maps")) else {
+            return Mapped::default();
         };
+        // Paths are whatever bytes a user chose: read lossily, a path that
+        // does not exist as read is not a system library.
+        let maps = String::from_utf8_lossy(&bytes).into_owned();
         let mapped_more = maps
             .lines()
             .filter_map(Mapping::parse)
-            .any(|m| m.executable && (m.device, m.inode) != loader);
-        if mapped_more || Instant::now() >= deadline {
+            .any(|m| m.executable && !is_loader(&m));
+        if mapped_more {
             break maps;
+        }
+        if Instant::now() >= deadline {
+            return Mapped {
+                files: Vec::new(),
+                pending: true,
+            };
         }
         std::thread::sleep(Duration::from_millis(1));
     };
-    let mut seen = vec![loader];
-    seen.extend(opened);
-    let mut files = Vec::new();
+    let mut candidates: Vec<Mapping<'_>> = Vec::new();
     for m in maps.lines().filter_map(Mapping::parse) {
+        if !m.executable
+            || is_loader(&m)
+            || candidates
+                .iter()
+                .any(|c| c.inode == m.inode && c.path == m.path)
+        {
+            continue;
+        }
+        candidates.push(m);
+    }
+    // Deleted (a file swapped in at the path) first, then the rest.
+    candidates.sort_by_key(|m| !m.deleted);
+    let mut files = Vec::new();
+    for m in candidates {
         if files.len() == MAPPED_LIMIT {
             break;
         }
-        let id = (m.device, m.inode);
-        if !m.executable || seen.contains(&id) {
-            continue;
-        }
-        seen.push(id);
-        if !m.deleted && sys::placed_by_root_only(Path::new(m.path)) {
+        if !m.deleted && system_library(&m) {
             continue;
         }
         let path = format!("/proc/{pid}/map_files/{}", m.range);
         if let Ok(file) = File::open(path)
-            && file.metadata().is_ok_and(|meta| key(&meta) == id)
+            && file.metadata().is_ok_and(|meta| meta.ino() == m.inode)
         {
             files.push(file);
         }
     }
-    files
+    Mapped {
+        files,
+        pending: false,
+    }
+}
+
+/// A mapping of a file root placed (a system library), checked on the
+/// file its path names here: in another mount namespace the same path can
+/// name another file, which is then judged.
+fn system_library(m: &Mapping<'_>) -> bool {
+    let path = Path::new(m.path);
+    std::fs::metadata(path).is_ok_and(|meta| meta.ino() == m.inode)
+        && sys::placed_by_root_only(path)
 }
 
 /// A path as the process wrote it, made absolute against its working

@@ -489,7 +489,26 @@ fn a_loader_launch_whose_program_was_swapped_after_mapping_is_stopped() {
     require_root();
     let s = Scratch::new("bypass-loader-swap");
     let config = s.write("approved-windows.toml", "");
-    let program = s.path("cupsd");
+    assert_swapped_launch_stopped(&s, &config, "cupsd");
+}
+
+/// As above, with a tool a window admits by name at the path (TeamViewer)
+/// and xrdp mapped: the strictest verdict wins, the admitted name must not
+/// cover the tool that runs.
+#[test]
+fn a_loader_launch_named_like_an_admitted_tool_is_judged_on_what_it_mapped() {
+    require_root();
+    let s = Scratch::new("bypass-loader-admitted");
+    let (text, _) = window_closing_in("INC-TV", "\"teamviewer\"", 3600);
+    let config = s.write("approved-windows.toml", &text);
+    assert_swapped_launch_stopped(&s, &config, "TeamViewer");
+}
+
+/// Runs xrdp (known by content only) through the loader as `./NAME`,
+/// swaps a copy of sleep in at that path once it is mapped, then starts
+/// varco under `config`: its walk at start must stop the launch.
+fn assert_swapped_launch_stopped(s: &Scratch, config: &Path, name: &str) {
+    let program = s.path(name);
     run_ok(Command::new("cp").arg("/usr/sbin/xrdp").arg(&program));
     let harmless = s.path("innocuo");
     run_ok(Command::new("cp").arg(which("sleep")).arg(&harmless));
@@ -499,7 +518,12 @@ fn a_loader_launch_whose_program_was_swapped_after_mapping_is_stopped() {
         .unwrap()
         .port();
     let mut child = Command::new("/lib64/ld-linux-x86-64.so.2")
-        .args(["--inhibit-cache", "./cupsd", "--nodaemon", "--port"])
+        .args([
+            "--inhibit-cache",
+            &format!("./{name}"),
+            "--nodaemon",
+            "--port",
+        ])
         .arg(port.to_string())
         .current_dir(&s.dir)
         .stdout(Stdio::null())
@@ -514,11 +538,14 @@ fn a_loader_launch_whose_program_was_swapped_after_mapping_is_stopped() {
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while !mapped() {
-        assert!(Instant::now() < deadline, "the loader never mapped ./cupsd");
+        assert!(
+            Instant::now() < deadline,
+            "the loader never mapped ./{name}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     std::fs::rename(&harmless, &program).unwrap();
-    let d = daemon(&s, &config);
+    let d = daemon(s, config);
     let record = d.wait_for(
         |r| r["event"] == "blocked" && r["pid"] == pid,
         Duration::from_secs(5),
@@ -538,4 +565,97 @@ fn a_loader_launch_whose_program_was_swapped_after_mapping_is_stopped() {
     assert_eq!(r["tool"], "xrdp", "{r}");
     assert_eq!(r["matched_by"], "content", "{r}");
     assert_eq!(r["exe"], program.to_str().unwrap(), "{r}");
+}
+
+/// The loader can be held before it opens its program, past the moment
+/// the post-exec source looks: `LD_DEBUG` with an unknown word makes it
+/// write a warning first, to a standard error that is a full pipe. The
+/// program's path names a harmless file when it is looked at; xrdp (known
+/// by content only) is swapped in, then the pipe is drained. The launch
+/// must be looked at again once the loader mapped its program (it ran
+/// unrecorded before; found by a review helper).
+#[test]
+fn a_loader_held_before_it_maps_its_program_is_looked_at_again() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    require_root();
+    let s = Scratch::new("bypass-loader-held");
+    let config = s.write("approved-windows.toml", "");
+    let program = s.path("prog");
+    run_ok(Command::new("cp").arg(which("sleep")).arg(&program));
+    let tool = s.path("cupsd");
+    run_ok(Command::new("cp").arg("/usr/sbin/xrdp").arg(&tool));
+    let fifo = s.path("stderr");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    // Our end (read and write, so opening never waits), a full pipe, and a
+    // blocking writer for the loader's standard error.
+    let mut ours = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let mut filler = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let block = [0u8; 4096];
+    while filler.write(&block).is_ok() {}
+    drop(filler);
+    let stderr = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let d = daemon(&s, &config);
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("/lib64/ld-linux-x86-64.so.2")
+        .args(["./prog", "--nodaemon", "--port"])
+        .arg(port.to_string())
+        .env("LD_DEBUG", "varco-test-unknown")
+        .current_dir(&s.dir)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Well past the source's first look (and its 20 ms wait for a mapping).
+    std::thread::sleep(Duration::from_millis(300));
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    assert!(
+        !maps.contains(program.to_str().unwrap()),
+        "the loader was not held: it mapped ./prog already"
+    );
+    std::fs::rename(&tool, &program).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let draining = std::sync::Arc::clone(&stop);
+    let drain = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while !draining.load(std::sync::atomic::Ordering::Relaxed) {
+            if ours.read(&mut buf).is_err() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    let record = d.wait_for(
+        |r| r["event"] == "blocked" && r["pid"] == pid,
+        Duration::from_secs(6),
+    );
+    let killed = exits_within(&mut child, Duration::from_secs(5));
+    if !killed {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let r = record.unwrap_or_else(|| {
+        panic!(
+            "the held loader launch (pid {pid}) was not stopped; records: {:?}",
+            d.records()
+        )
+    });
+    assert!(killed, "the tool still ran: {r}");
+    assert_eq!(r["tool"], "xrdp", "{r}");
+    assert_eq!(r["matched_by"], "content", "{r}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = drain.join();
 }
