@@ -103,6 +103,54 @@ pub fn of<'a>(exe: &str, argv: &'a [String]) -> Launch<'a> {
     script.map_or(Launch::Direct, Launch::Script)
 }
 
+/// Which program a loader runs, whatever its file is called: for an
+/// executable recognised as a loader by its content ([`runs_like_a_loader`]).
+pub fn as_loader(argv: &[String]) -> Launch<'_> {
+    loader_program(argv.get(1..).unwrap_or_default()).map_or(Launch::Direct, Launch::Loader)
+}
+
+/// Whether the first bytes of an executable are the ELF header of a
+/// shared object with no interpreter (`ET_DYN`, no `PT_INTERP`): the
+/// dynamic loader is one, and a copy of it under any name runs whatever
+/// program it is given. So is a static position-independent program,
+/// which is then judged as a loader too: its arguments are looked at, and
+/// what it maps. `head` must hold the program headers (the first 4 KiB
+/// do for every real loader).
+pub fn runs_like_a_loader(head: &[u8]) -> bool {
+    const ET_DYN: u16 = 3;
+    const PT_INTERP: u32 = 3;
+    if head.len() < 64 || head[..4] != *b"\x7fELF" || head[5] != 1 {
+        return false; // not ELF, or not little-endian (not a loader here)
+    }
+    let bytes = |o: usize, n: usize| head.get(o..o.checked_add(n)?);
+    let u16_at = |o: usize| bytes(o, 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| bytes(o, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u64_at = |o: usize| {
+        bytes(o, 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let (phoff, phentsize, phnum) = match head[4] {
+        1 => (u32_at(28).map(u64::from), u16_at(42), u16_at(44)),
+        2 => (u64_at(32), u16_at(54), u16_at(56)),
+        _ => return false,
+    };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (phoff, phentsize, phnum) else {
+        return false;
+    };
+    if u16_at(16) != Some(ET_DYN) || phentsize < 4 {
+        return false;
+    }
+    let Ok(phoff) = usize::try_from(phoff) else {
+        return false;
+    };
+    (0..usize::from(phnum)).all(|i| {
+        let at = phoff.saturating_add(i.saturating_mul(usize::from(phentsize)));
+        // A header beyond what was read is not known to be an interpreter.
+        u32_at(at).is_some_and(|t| t != PT_INTERP)
+    })
+}
+
 /// Whether an executable named `exe` (path or file name) may run another
 /// program named on its command line: a loader or an interpreter. Only
 /// then is the command line worth reading.
@@ -379,6 +427,34 @@ impl<'a> Mapping<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_loader_is_told_by_its_header_and_programs_are_not() {
+        let read = |p: &str| {
+            let mut head = std::fs::read(p).unwrap();
+            head.truncate(4096);
+            head
+        };
+        assert!(runs_like_a_loader(&read("/lib64/ld-linux-x86-64.so.2")));
+        // Programs name their interpreter (glibc's libc.so.6, which can be
+        // run, too).
+        for program in [
+            "/bin/sh",
+            "/usr/bin/env",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        ] {
+            assert!(!runs_like_a_loader(&read(program)), "{program}");
+        }
+        assert!(!runs_like_a_loader(b"#!/bin/sh\n"));
+        assert!(!runs_like_a_loader(&[0u8; 4096]));
+        // Damaged headers answer, never panic.
+        let mut head = read("/lib64/ld-linux-x86-64.so.2");
+        head[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(!runs_like_a_loader(&head));
+        let mut head = read("/lib64/ld-linux-x86-64.so.2");
+        head[4] = 9;
+        assert!(!runs_like_a_loader(&head));
+    }
 
     #[test]
     fn maps_lines_give_the_mapped_files() {

@@ -18,6 +18,8 @@
 //! what fanotify cannot see: loader launches, memfds, files on mounts of
 //! another mount namespace, paths longer than `PATH_MAX`.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use proc_connector::{Error as PcError, EventMask, ProcConnector as Socket, ProcEvent};
@@ -201,7 +203,7 @@ fn exec(
             .decision
             .as_ref()
             .is_some_and(|d| d.verdict == crate::decide::Verdict::Blocked)
-        && !awaiting.add(pid, events)
+        && !awaiting.add(&facts, events)
     {
         return false;
     }
@@ -233,31 +235,44 @@ const FIRST_LOOK_AGAIN: Duration = Duration::from_millis(10);
 const LONGEST_LOOK_AGAIN: Duration = Duration::from_secs(2);
 /// Most loader launches awaited at once.
 const AWAITING_LIMIT: usize = 8192;
+/// Least time between two walks asked for because an awaited launch ended.
+const WALK_EVERY: Duration = Duration::from_secs(1);
 
 /// Loader launches whose program was not mapped when their exec was
 /// judged: a loader can be held before it opens its program (its standard
 /// error a full pipe, its program a FIFO), and the file at the program's
-/// path swapped meanwhile. Each is looked at again, ever less often, until
-/// the loader has mapped something or the process has ended.
+/// path swapped meanwhile. Each is looked at again, ever less often (a
+/// cheap look at its mappings first), until the loader has mapped
+/// something, then judged on it. One that ends first may have forked what
+/// it mapped: the daemon is asked to decide every process again.
 #[derive(Default)]
 struct Awaiting {
-    entries: Vec<Waiting>,
+    /// By when each is due, soonest first.
+    due: BinaryHeap<Reverse<(Instant, u32)>>,
+    entries: HashMap<u32, Waiting>,
     /// Launches not awaited because the list was full, not yet reported.
     refused: usize,
+    /// An awaited launch ended before it was judged on what it mapped.
+    walk_owed: bool,
+    last_walk: Option<Instant>,
 }
 
 struct Waiting {
-    pid: u32,
     marker: u64,
-    due: Instant,
+    loader: (u64, u64),
     every: Duration,
+    /// The facts of the first look (its command line is not read again).
+    facts: ProcessFacts,
 }
 
 impl Awaiting {
-    /// Awaits `pid`; false when the daemon has gone. When the list is full
-    /// the launch is not awaited, and that is reported as lost events.
-    fn add(&mut self, pid: u32, events: &Sender<Observation>) -> bool {
-        let Some(marker) = crate::sys::start_marker(pid) else {
+    /// Awaits the launch `facts` describes; false when the daemon has
+    /// gone. When the list is full the launch is not awaited, and that is
+    /// reported as lost events.
+    fn add(&mut self, facts: &ProcessFacts, events: &Sender<Observation>) -> bool {
+        let pid = facts.pid;
+        let (Some(marker), Some(loader)) = (crate::sys::start_marker(pid), procfs::exe_id(pid))
+        else {
             return true;
         };
         if self.entries.len() >= AWAITING_LIMIT {
@@ -278,49 +293,77 @@ impl Awaiting {
                 Err(TrySendError::Closed(_)) => false,
             };
         }
-        self.entries.push(Waiting {
+        let every = FIRST_LOOK_AGAIN;
+        self.entries.insert(
             pid,
-            marker,
-            due: Instant::now() + FIRST_LOOK_AGAIN,
-            every: FIRST_LOOK_AGAIN,
-        });
+            Waiting {
+                marker,
+                loader,
+                every,
+                facts: facts.clone(),
+            },
+        );
+        self.due.push(Reverse((Instant::now() + every, pid)));
         true
     }
 
     fn next_due(&self) -> Option<Instant> {
-        self.entries.iter().map(|w| w.due).min()
+        let walk = self
+            .walk_owed
+            .then(|| self.last_walk.map_or_else(Instant::now, |t| t + WALK_EVERY));
+        let look = self.due.peek().map(|Reverse((at, _))| *at);
+        walk.into_iter().chain(look).min()
     }
 
     /// Looks again at the launches that are due; false when the daemon has
     /// gone.
     fn look_again(&mut self, judge: &mut Judge, events: &Sender<Observation>) -> bool {
         let now = Instant::now();
-        let mut i = 0;
-        while i < self.entries.len() {
-            let w = &mut self.entries[i];
-            if w.due > now {
-                i += 1;
-                continue;
+        while let Some(Reverse((at, pid))) = self.due.peek().copied() {
+            if at > now {
+                break;
             }
-            let (pid, marker) = (w.pid, w.marker);
-            let Some(mut facts) =
-                procfs::names_of(pid).filter(|_| crate::sys::still_running(pid, marker))
-            else {
-                self.entries.swap_remove(i);
+            self.due.pop();
+            let Some(w) = self.entries.get_mut(&pid) else {
                 continue;
             };
-            let judged = judge.judge_again(&mut facts, crate::sys::clock::now());
-            if judged.look_again {
-                w.every = (w.every * 2).min(LONGEST_LOOK_AGAIN);
-                w.due = now + w.every;
-                i += 1;
+            if !crate::sys::still_running(pid, w.marker) {
+                self.entries.remove(&pid);
+                self.walk_owed = true;
                 continue;
             }
-            self.entries.swap_remove(i);
+            if procfs::awaits_its_program(pid, w.loader) {
+                w.every = (w.every * 2).min(LONGEST_LOOK_AGAIN);
+                self.due.push(Reverse((now + w.every, pid)));
+                continue;
+            }
+            let Some(w) = self.entries.remove(&pid) else {
+                continue;
+            };
+            let mut facts = w.facts;
+            let judged = judge.judge_again(&mut facts, crate::sys::clock::now());
             if let Some(decision) = judged.decision
                 && !send(facts, decision, events)
             {
                 return false;
+            }
+        }
+        if self.walk_owed
+            && self
+                .last_walk
+                .is_none_or(|t| now.duration_since(t) >= WALK_EVERY)
+        {
+            let lost = Observation::Lost {
+                source: KIND,
+                reason: "a loader launch ended before the program it was held from mapping could be judged; what it started is decided again".into(),
+            };
+            match events.try_send(lost) {
+                Ok(()) => {
+                    self.walk_owed = false;
+                    self.last_walk = Some(now);
+                }
+                Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Closed(_)) => return false,
             }
         }
         true

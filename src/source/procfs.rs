@@ -119,7 +119,19 @@ pub fn program_of(facts: &mut ProcessFacts, moment: Moment) -> Option<Program> {
     if facts.cmdline.is_empty() && (text.is_none() || launch::may_launch(exe_text)) {
         facts.cmdline = cmdline_of(pid);
     }
-    let (path, script) = match launch::of(exe_text, &facts.cmdline) {
+    // A loader copied under another name (or into a folder whose name is
+    // not text) is still a loader: told by its header.
+    let copied_loader =
+        launch::of(exe_text, &facts.cmdline) == Launch::Direct && loader_by_content(&exe);
+    if copied_loader && facts.cmdline.is_empty() {
+        facts.cmdline = cmdline_of(pid);
+    }
+    let launch = if copied_loader {
+        launch::as_loader(&facts.cmdline)
+    } else {
+        launch::of(exe_text, &facts.cmdline)
+    };
+    let (path, script) = match launch {
         Launch::Direct => {
             return Some(Program {
                 file: exe,
@@ -138,7 +150,7 @@ pub fn program_of(facts: &mut ProcessFacts, moment: Moment) -> Option<Program> {
     let mapped = if script {
         Mapped::default()
     } else {
-        mapped_by_loader(pid, exe_text, &exe, moment)
+        mapped_by_loader(pid, &exe, moment)
     };
     match opened {
         Some(file) => Some(Program {
@@ -209,38 +221,26 @@ pub struct Mapped {
     pub pending: bool,
 }
 
-/// The files a loader launch (`pid`, running the loader at `loader_path`,
-/// open as `loader`) has mapped as code, other than the loader and system
-/// libraries (placed by root only, checked against the mapped inode):
-/// opened through `/proc/PID/map_files/`, so what is judged is what runs.
+/// The files a loader launch (`pid`, running the loader open as `loader`)
+/// has mapped as code, other than the loader and system libraries (placed
+/// by root only, checked against the mapped file): opened through
+/// `/proc/PID/map_files/`, so what is judged is what runs.
 ///
 /// Just after the exec, waits up to [`MAPPING_WAIT`] (within the budget
 /// of [`MAPPING_WAIT_PER_SECOND`]) for the loader to map something besides
 /// itself (the program comes first), so a file swapped at the program's
 /// path between this source's look and the loader's open is still seen.
-/// Files are told apart by inode and path, not device: on btrfs the device
-/// `/proc/PID/maps` shows is not the one `stat` gives.
-fn mapped_by_loader(pid: u32, loader_path: &str, loader: &File, moment: Moment) -> Mapped {
-    let Ok(loader_ino) = loader.metadata().map(|m| m.ino()) else {
+fn mapped_by_loader(pid: u32, loader: &File, moment: Moment) -> Mapped {
+    let Ok(loader) = loader.metadata().map(|m| (m.dev(), m.ino())) else {
         return Mapped::default();
     };
-    let is_loader = |m: &Mapping<'_>| m.inode == loader_ino && m.path == loader_path;
     let deadline = Instant::now() + mapping_wait(moment);
-    let maps = loop {
-        let Ok(bytes) = std::fs::read(format!("/proc/{pid}/maps")) else {
-            return Mapped::default();
-        };
-        // Paths are whatever bytes a user chose: read lossily, a path that
-        // does not exist as read is not a system library.
-        let maps = String::from_utf8_lossy(&bytes).into_owned();
-        let mapped_more = maps
-            .lines()
-            .filter_map(Mapping::parse)
-            .any(|m| m.executable && !is_loader(&m));
-        if mapped_more {
-            break maps;
+    let mut code = loop {
+        let code = mapped_code(pid, loader);
+        if !code.is_empty() {
+            break code;
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || !Path::new(&format!("/proc/{pid}")).exists() {
             return Mapped {
                 files: Vec::new(),
                 pending: true,
@@ -248,48 +248,108 @@ fn mapped_by_loader(pid: u32, loader_path: &str, loader: &File, moment: Moment) 
         }
         std::thread::sleep(Duration::from_millis(1));
     };
-    let mut candidates: Vec<Mapping<'_>> = Vec::new();
-    for m in maps.lines().filter_map(Mapping::parse) {
-        if !m.executable
-            || is_loader(&m)
-            || candidates
-                .iter()
-                .any(|c| c.inode == m.inode && c.path == m.path)
-        {
-            continue;
-        }
-        candidates.push(m);
-    }
     // Deleted (a file swapped in at the path) first, then the rest.
-    candidates.sort_by_key(|m| !m.deleted);
-    let mut files = Vec::new();
-    for m in candidates {
-        if files.len() == MAPPED_LIMIT {
-            break;
-        }
-        if !m.deleted && system_library(&m) {
-            continue;
-        }
-        let path = format!("/proc/{pid}/map_files/{}", m.range);
-        if let Ok(file) = File::open(path)
-            && file.metadata().is_ok_and(|meta| meta.ino() == m.inode)
-        {
-            files.push(file);
-        }
-    }
+    code.sort_by_key(|c| !c.deleted);
     Mapped {
-        files,
+        files: code
+            .into_iter()
+            .filter(|c| c.deleted || !system_library(&c.path, c.id))
+            .take(MAPPED_LIMIT)
+            .map(|c| c.file)
+            .collect(),
         pending: false,
     }
 }
 
-/// A mapping of a file root placed (a system library), checked on the
-/// file its path names here: in another mount namespace the same path can
-/// name another file, which is then judged.
-fn system_library(m: &Mapping<'_>) -> bool {
-    let path = Path::new(m.path);
-    std::fs::metadata(path).is_ok_and(|meta| meta.ino() == m.inode)
+/// The device and inode of the executable `pid` runs (for a loader
+/// launch, the loader), as `stat` gives them.
+pub fn exe_id(pid: u32) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// Whether a loader launch (`pid`, its loader `loader` as [`exe_id`] gave
+/// it) has still mapped no code but the loader's: the cheap look before
+/// judging it again.
+pub fn awaits_its_program(pid: u32, loader: (u64, u64)) -> bool {
+    mapped_code(pid, loader).is_empty()
+}
+
+/// Most executable mappings opened per look.
+const MAPPINGS_OPENED: usize = 256;
+
+/// A file mapped as code, open through `/proc/PID/map_files/`.
+struct Code {
+    file: File,
+    /// Device and inode as `stat` gives them (on btrfs, not the device
+    /// `/proc/PID/maps` shows): compared with other `stat`s only.
+    id: (u64, u64),
+    path: String,
+    deleted: bool,
+}
+
+/// The files `pid` has mapped as code other than the loader (`loader`:
+/// its device and inode), each once. A file is told by what its opened
+/// mapping is, never by the text of its path (which `/proc/PID/maps`
+/// escapes) nor by the device that file shows (which btrfs changes).
+fn mapped_code(pid: u32, loader: (u64, u64)) -> Vec<Code> {
+    let Ok(bytes) = std::fs::read(format!("/proc/{pid}/maps")) else {
+        return Vec::new();
+    };
+    // Paths are whatever bytes a user chose: read lossily; a path that does
+    // not exist as read is not a system library, so it is judged.
+    let maps = String::from_utf8_lossy(&bytes);
+    let mut code: Vec<Code> = Vec::new();
+    for m in maps
+        .lines()
+        .filter_map(Mapping::parse)
+        .filter(|m| m.executable)
+        .take(MAPPINGS_OPENED)
+    {
+        let Ok(file) = File::open(format!("/proc/{pid}/map_files/{}", m.range)) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        let id = (meta.dev(), meta.ino());
+        if id == loader || code.iter().any(|c| c.id == id) {
+            continue;
+        }
+        code.push(Code {
+            file,
+            id,
+            path: m.path.to_string(),
+            deleted: m.deleted,
+        });
+    }
+    code
+}
+
+/// A file root placed (a system library), checked on the file its path
+/// names here, which must be the mapped one (`id`): in another mount
+/// namespace the same path can name another file, which is then judged.
+fn system_library(path: &str, id: (u64, u64)) -> bool {
+    let path = Path::new(path);
+    std::fs::metadata(path).is_ok_and(|meta| (meta.dev(), meta.ino()) == id)
         && sys::placed_by_root_only(path)
+}
+
+/// Whether `exe`, a program not known as a loader by its name, is one by
+/// its header ([`launch::runs_like_a_loader`]). Only a file someone other
+/// than root could have written or owns is read: root's programs are
+/// what they are named.
+fn loader_by_content(exe: &File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(meta) = exe.metadata() else {
+        return false;
+    };
+    if meta.uid() == 0 && meta.mode() & 0o022 == 0 {
+        return false;
+    }
+    let mut head = vec![0u8; 4096];
+    let n = exe.read_at(&mut head, 0).unwrap_or(0);
+    launch::runs_like_a_loader(&head[..n])
 }
 
 /// A path as the process wrote it, made absolute against its working

@@ -524,6 +524,9 @@ fn daemon_stops_renamed_tightvnc_xserver() {
 #[test]
 fn daemon_stops_renamed_xrdp() {
     let s = Scratch::new("stop-xrdp");
+    // A daemonizing xrdp that was killed leaves its pid file, and xrdp then
+    // takes itself for a second copy and exits at once.
+    let _ = std::fs::remove_file("/var/run/xrdp/xrdp.pid");
     let mut cmd = Command::new(renamed(&s, "/usr/sbin/xrdp", "cupsd"));
     cmd.args(["--nodaemon", "--port", &free_port().to_string()]);
     assert_stopped(&s, "xrdp", cmd);
