@@ -203,7 +203,7 @@ fn exec(
             .decision
             .as_ref()
             .is_some_and(|d| d.verdict == crate::decide::Verdict::Blocked)
-        && !awaiting.add(&facts, events)
+        && !awaiting.add(pid, events)
     {
         return false;
     }
@@ -233,8 +233,8 @@ fn send(mut facts: ProcessFacts, decision: Decision, events: &Sender<Observation
 const FIRST_LOOK_AGAIN: Duration = Duration::from_millis(10);
 /// The longest wait between two looks (each wait doubles).
 const LONGEST_LOOK_AGAIN: Duration = Duration::from_secs(2);
-/// Most loader launches awaited at once.
-const AWAITING_LIMIT: usize = 8192;
+/// Most loader launches awaited at once (a few dozen bytes each).
+const AWAITING_LIMIT: usize = 65536;
 /// Least time between two walks asked for because an awaited launch ended.
 const WALK_EVERY: Duration = Duration::from_secs(1);
 
@@ -257,20 +257,18 @@ struct Awaiting {
     last_walk: Option<Instant>,
 }
 
+/// No command line is kept: a held loader's can be megabytes, and it is
+/// read again once, when the loader has mapped its program.
 struct Waiting {
     marker: u64,
     loader: (u64, u64),
     every: Duration,
-    /// The facts of the first look (its command line is not read again).
-    facts: ProcessFacts,
 }
 
 impl Awaiting {
-    /// Awaits the launch `facts` describes; false when the daemon has
-    /// gone. When the list is full the launch is not awaited, and that is
+    /// Awaits the launch `pid`; false when the daemon has gone. When the list is full the launch is not awaited, and that is
     /// reported as lost events.
-    fn add(&mut self, facts: &ProcessFacts, events: &Sender<Observation>) -> bool {
-        let pid = facts.pid;
+    fn add(&mut self, pid: u32, events: &Sender<Observation>) -> bool {
         let (Some(marker), Some(loader)) = (crate::sys::start_marker(pid), procfs::exe_id(pid))
         else {
             return true;
@@ -300,7 +298,6 @@ impl Awaiting {
                 marker,
                 loader,
                 every,
-                facts: facts.clone(),
             },
         );
         self.due.push(Reverse((Instant::now() + every, pid)));
@@ -337,10 +334,11 @@ impl Awaiting {
                 self.due.push(Reverse((now + w.every, pid)));
                 continue;
             }
-            let Some(w) = self.entries.remove(&pid) else {
+            self.entries.remove(&pid);
+            let Some(mut facts) = procfs::names_of(pid) else {
+                self.walk_owed = true;
                 continue;
             };
-            let mut facts = w.facts;
             let judged = judge.judge_again(&mut facts, crate::sys::clock::now());
             if let Some(decision) = judged.decision
                 && !send(facts, decision, events)

@@ -336,20 +336,41 @@ fn system_library(path: &str, id: (u64, u64)) -> bool {
 }
 
 /// Whether `exe`, a program not known as a loader by its name, is one by
-/// its header ([`launch::runs_like_a_loader`]). Only a file someone other
-/// than root could have written or owns is read: root's programs are
-/// what they are named.
+/// its header ([`launch::runs_like_a_loader`]), whoever owns it: root's own
+/// loader can be given another name without copying it (a bind mount in
+/// a user namespace). Each file's header is read once, remembered by
+/// device, inode and change time (a rewrite changes the time).
 fn loader_by_content(exe: &File) -> bool {
+    use std::collections::HashMap;
     use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
+    /// Files remembered at most; past it, forgotten all at once.
+    const REMEMBERED: usize = 4096;
+    /// Device, inode, change time (seconds, nanoseconds).
+    type Version = (u64, u64, i64, i64);
+    static SEEN: Mutex<Option<HashMap<Version, bool>>> = Mutex::new(None);
     let Ok(meta) = exe.metadata() else {
         return false;
     };
-    if meta.uid() == 0 && meta.mode() & 0o022 == 0 {
-        return false;
+    let key = (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec());
+    if let Some(&known) = SEEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|seen| seen.get(&key))
+    {
+        return known;
     }
     let mut head = vec![0u8; 4096];
     let n = exe.read_at(&mut head, 0).unwrap_or(0);
-    launch::runs_like_a_loader(&head[..n])
+    let loader = launch::runs_like_a_loader(&head[..n]);
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = seen.get_or_insert_with(HashMap::new);
+    if seen.len() >= REMEMBERED {
+        seen.clear();
+    }
+    seen.insert(key, loader);
+    loader
 }
 
 /// A path as the process wrote it, made absolute against its working

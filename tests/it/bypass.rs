@@ -173,6 +173,35 @@ fn a_tool_run_through_a_renamed_copy_of_the_loader_is_stopped() {
     assert_launch_stopped(&s, &copy);
 }
 
+/// Root's own loader under another name without copying it: bound over
+/// an empty file in a private mount namespace (an operator can do the
+/// same in a user namespace). The file is root's, so only its header says
+/// it is a loader (found by a third review helper).
+#[test]
+fn a_tool_run_through_the_loader_bound_under_another_name_is_stopped() {
+    require_root();
+    let s = Scratch::new("bypass-loader-bound");
+    let config = s.write("approved-windows.toml", "");
+    dash_named(&s.dir, "AnyDesk");
+    let marker = s.path("alive-after-1s");
+    let d = daemon(&s, &config);
+    let name = s.path("aiuto");
+    let script = format!(
+        "touch '{name}' && mount --bind /lib64/ld-linux-x86-64.so.2 '{name}' && exec '{name}' ./AnyDesk -c \"{cmd}\"",
+        name = name.display(),
+        cmd = after_one_second(&marker),
+    );
+    let spawned = Instant::now();
+    let mut child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(&s.dir)
+        .spawn()
+        .unwrap();
+    let r = assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
+    assert_eq!(r["source"], "proc-connector", "{r}");
+    assert_eq!(r["exe"], s.path("AnyDesk").to_str().unwrap(), "{r}");
+}
+
 /// A busy loop, killed when dropped.
 struct Busy(Child);
 
