@@ -119,17 +119,16 @@ pub fn program_of(facts: &mut ProcessFacts, moment: Moment) -> Option<Program> {
     if facts.cmdline.is_empty() && (text.is_none() || launch::may_launch(exe_text)) {
         facts.cmdline = cmdline_of(pid);
     }
-    // A loader copied under another name (or into a folder whose name is
-    // not text) is still a loader: told by its header.
-    let copied_loader =
-        launch::of(exe_text, &facts.cmdline) == Launch::Direct && loader_by_content(&exe);
-    if copied_loader && facts.cmdline.is_empty() {
-        facts.cmdline = cmdline_of(pid);
-    }
-    let launch = if copied_loader {
+    let by_name = launch::of(exe_text, &facts.cmdline);
+    let launch = if by_name == Launch::Direct && loader_by_content(&exe) {
+        // A loader copied under another name (or into a folder whose name
+        // is not text) is still a loader: told by its header.
+        if facts.cmdline.is_empty() {
+            facts.cmdline = cmdline_of(pid);
+        }
         launch::as_loader(&facts.cmdline)
     } else {
-        launch::of(exe_text, &facts.cmdline)
+        by_name
     };
     let (path, script) = match launch {
         Launch::Direct => {
@@ -236,17 +235,17 @@ fn mapped_by_loader(pid: u32, loader: &File, moment: Moment) -> Mapped {
     };
     let deadline = Instant::now() + mapping_wait(moment);
     let mut code = loop {
-        let code = mapped_code(pid, loader);
-        if !code.is_empty() {
-            break code;
+        match mapped_code(pid, loader) {
+            Some(code) if !code.is_empty() => break code,
+            Some(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            // Waited enough, or gone (no mappings to read).
+            _ => {
+                return Mapped {
+                    files: Vec::new(),
+                    pending: true,
+                };
+            }
         }
-        if Instant::now() >= deadline || !Path::new(&format!("/proc/{pid}")).exists() {
-            return Mapped {
-                files: Vec::new(),
-                pending: true,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(1));
     };
     // Deleted (a file swapped in at the path) first, then the rest.
     code.sort_by_key(|c| !c.deleted);
@@ -272,7 +271,7 @@ pub fn exe_id(pid: u32) -> Option<(u64, u64)> {
 /// it) has still mapped no code but the loader's: the cheap look before
 /// judging it again.
 pub fn awaits_its_program(pid: u32, loader: (u64, u64)) -> bool {
-    mapped_code(pid, loader).is_empty()
+    mapped_code(pid, loader).is_none_or(|code| code.is_empty())
 }
 
 /// Most executable mappings opened per look.
@@ -292,10 +291,9 @@ struct Code {
 /// its device and inode), each once. A file is told by what its opened
 /// mapping is, never by the text of its path (which `/proc/PID/maps`
 /// escapes) nor by the device that file shows (which btrfs changes).
-fn mapped_code(pid: u32, loader: (u64, u64)) -> Vec<Code> {
-    let Ok(bytes) = std::fs::read(format!("/proc/{pid}/maps")) else {
-        return Vec::new();
-    };
+/// `None` when the mappings cannot be read (the process is gone).
+fn mapped_code(pid: u32, loader: (u64, u64)) -> Option<Vec<Code>> {
+    let bytes = std::fs::read(format!("/proc/{pid}/maps")).ok()?;
     // Paths are whatever bytes a user chose: read lossily; a path that does
     // not exist as read is not a system library, so it is judged.
     let maps = String::from_utf8_lossy(&bytes);
@@ -323,7 +321,7 @@ fn mapped_code(pid: u32, loader: (u64, u64)) -> Vec<Code> {
             deleted: m.deleted,
         });
     }
-    code
+    Some(code)
 }
 
 /// A file root placed (a system library), checked on the file its path

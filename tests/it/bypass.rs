@@ -181,25 +181,16 @@ fn a_tool_run_through_a_renamed_copy_of_the_loader_is_stopped() {
 fn a_tool_run_through_the_loader_bound_under_another_name_is_stopped() {
     require_root();
     let s = Scratch::new("bypass-loader-bound");
-    let config = s.write("approved-windows.toml", "");
-    dash_named(&s.dir, "AnyDesk");
-    let marker = s.path("alive-after-1s");
-    let d = daemon(&s, &config);
     let name = s.path("aiuto");
-    let script = format!(
-        "touch '{name}' && mount --bind /lib64/ld-linux-x86-64.so.2 '{name}' && exec '{name}' ./AnyDesk -c \"{cmd}\"",
-        name = name.display(),
-        cmd = after_one_second(&marker),
-    );
-    let spawned = Instant::now();
-    let mut child = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .current_dir(&s.dir)
-        .spawn()
-        .unwrap();
-    let r = assert_stopped_in_its_first_second(&d, &mut child, &marker, spawned);
-    assert_eq!(r["source"], "proc-connector", "{r}");
-    assert_eq!(r["exe"], s.path("AnyDesk").to_str().unwrap(), "{r}");
+    assert_launch_with_stopped(&s, |cmd| {
+        let script = format!(
+            "touch '{name}' && mount --bind /lib64/ld-linux-x86-64.so.2 '{name}' && exec '{name}' ./AnyDesk -c \"{cmd}\"",
+            name = name.display(),
+        );
+        let mut unshare = Command::new("unshare");
+        unshare.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+        unshare
+    });
 }
 
 /// A busy loop, killed when dropped.
@@ -221,16 +212,26 @@ fn assert_loader_launch_stopped(s: &Scratch) {
 
 /// As [`assert_loader_launch_stopped`], with the loader run as `loader`.
 fn assert_launch_stopped(s: &Scratch, loader: &Path) {
+    assert!(loader.exists(), "no dynamic loader at {}", loader.display());
+    assert_launch_with_stopped(s, |cmd| {
+        // The kernel executes the loader; the loader maps ./AnyDesk itself.
+        let mut launch = Command::new(loader);
+        launch.args(["--inhibit-cache", "./AnyDesk", "-c", cmd]);
+        launch
+    });
+}
+
+/// Starts the daemon, makes a copy of dash named AnyDesk, runs it through
+/// the loader as `launch` says (given the shell command the tool runs, in
+/// the scratch folder), and proves the post-exec source stopped it in its
+/// first second.
+fn assert_launch_with_stopped(s: &Scratch, launch: impl FnOnce(&str) -> Command) {
     let config = s.write("approved-windows.toml", "");
     dash_named(&s.dir, "AnyDesk");
     let marker = s.path("alive-after-1s");
     let d = daemon(s, &config);
-    assert!(loader.exists(), "no dynamic loader at {}", loader.display());
     let spawned = Instant::now();
-    // The kernel executes the loader; the loader maps ./AnyDesk itself.
-    let mut child = Command::new(loader)
-        .args(["--inhibit-cache", "./AnyDesk", "-c"])
-        .arg(after_one_second(&marker))
+    let mut child = launch(&after_one_second(&marker))
         .current_dir(&s.dir)
         .spawn()
         .unwrap();
